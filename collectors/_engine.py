@@ -1,0 +1,34 @@
+"""What every decoding engine offers the collect loop."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Protocol
+
+import pyarrow as pa
+
+from collectors._packets import PacketBatch
+
+
+class Engine(Protocol):
+    """Turns packet batches into ended flows; keeps its flow table between calls."""
+
+    name: str
+    packets: int
+    problems: Counter[str]
+
+    def feed(self, batch: PacketBatch) -> pa.Table:
+        """Decode a batch; returns the flows that ended meanwhile (FLOW_SCHEMA)."""
+        ...
+
+    def finish(self) -> pa.Table:
+        """End every live flow (``eof`` unless expired) and return them."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The whole engine state, for resuming after a restart."""
+        ...
+
+    def restore(self, state: bytes) -> None:
+        """Continue from a :meth:`snapshot`."""
+        ...
