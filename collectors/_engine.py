@@ -14,8 +14,16 @@ class Engine(Protocol):
     """Turns packet batches into ended flows; keeps its flow table between calls."""
 
     name: str
-    packets: int
-    problems: Counter[str]
+
+    @property
+    def packets(self) -> int:
+        """Packets fed so far (a restored engine counts those before the restore too)."""
+        ...
+
+    @property
+    def problems(self) -> Counter[str]:
+        """Decode problems by kind (docs/collectors.md, "Decode problems")."""
+        ...
 
     def feed(self, batch: PacketBatch) -> pa.Table:
         """Decode a batch; returns the flows that ended meanwhile (FLOW_SCHEMA)."""

@@ -1,0 +1,222 @@
+"""The collect loop: sources -> engine -> writer, with checkpoints for capture rings.
+
+A capture ring is checkpointed after each of its files: the names consumed, the engine's
+whole state and the output's flushed size go to one state file, replaced atomically. A
+restart with the same state file cuts the output back to that size, restores the engine
+and skips the consumed files, so no packet is counted twice and none is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from collectors._engine import Engine
+from collectors._packets import PacketBatch
+from collectors._ring import RingSource
+from collectors._sources import PacketSource, open_source
+from collectors._writers import FlowWriter, open_writer, partial_path, truncate_to
+from policies import CaptureError, ConfigError, NotACaptureError
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTLY_READ, EXIT_NOT_A_CAPTURE = 0, 2, 3, 4
+_STATE_VERSION = 1
+
+
+@dataclass
+class CollectSummary:
+    """What a collect run did, for the closing summary and the exit status."""
+
+    packets: int = 0
+    flows: int = 0
+    seconds: float = 0.0
+    decode_problems: Counter[str] = field(default_factory=Counter)
+    capture_problems: list[CaptureError] = field(default_factory=list)
+    not_captures: list[CaptureError] = field(default_factory=list)
+    resumed_files: int = 0
+    stopped: bool = False
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.packets / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_status(self) -> int:
+        """4 when an input was no capture at all, 3 when one was read only in part, else 0."""
+        if self.not_captures:
+            return EXIT_NOT_A_CAPTURE
+        if self.capture_problems:
+            return EXIT_PARTLY_READ
+        return EXIT_OK
+
+
+Progress = Callable[[PacketSource, PacketBatch, CollectSummary], None]
+
+
+@dataclass
+class _Checkpoint:
+    """The state file of a ring run: consumed names, output size, engine state."""
+
+    path: Path
+    consumed: list[str] = field(default_factory=list)
+    position: int = 0
+    engine_state: bytes = b""
+
+    @classmethod
+    def load(cls, path: Path) -> _Checkpoint | None:
+        if not path.exists():
+            return None
+        try:
+            with path.open("rb") as handle:
+                meta = json.loads(handle.readline())
+                state = handle.read()
+            if meta.get("version") != _STATE_VERSION:
+                raise ValueError(f"state version {meta.get('version')!r}")
+            return cls(path, list(meta["consumed"]), int(meta["position"]), state)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: not a metagate state file ({exc})", field="state") from exc
+
+    def save(self) -> None:
+        meta = {"version": _STATE_VERSION, "consumed": self.consumed, "position": self.position}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(json.dumps(meta).encode() + b"\n")
+            handle.write(self.engine_state)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+
+class Collector:
+    """One collect run over several sources into one output."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        output: str | None,
+        fmt: str,
+        *,
+        follow: bool = False,
+        bpf: str | None = None,
+        state: Path | None = None,
+        batch_size: int = 262_144,
+        progress: Progress | None = None,
+    ) -> None:
+        self.engine = engine
+        self.output = None if output in (None, "-") else output
+        self.fmt = fmt
+        self.follow = follow
+        self.bpf = bpf
+        self.state = state
+        self.batch_size = batch_size
+        self.progress = progress
+        self.summary = CollectSummary()
+        self._current: PacketSource | None = None
+        self._stopping = False
+        self._writer: FlowWriter | None = None
+
+    def stop(self) -> None:
+        """Finish promptly (safe from a signal handler): the current source stops reading."""
+        self._stopping = True
+        if self._current is not None:
+            self._current.stop()
+
+    def run(self, specs: list[str]) -> CollectSummary:
+        started = time.perf_counter()
+        checkpoint = self._resume()
+        packets_before = self.engine.packets  # restored state counts earlier runs' packets
+        self._writer = self._open_writer(append=checkpoint is not None)
+        try:
+            for spec in specs:
+                if self._stopping:
+                    break
+                self._read_source(spec, checkpoint)
+            if not (self._stopping and self.state is not None):
+                # a stopped ring run keeps its live flows in the state file for the next run
+                self._write(self.engine.finish())
+            else:
+                self.summary.stopped = True
+        except BaseException:
+            self._writer.abort()
+            raise
+        self._writer.close()
+        self.summary.packets = self.engine.packets - packets_before
+        self.summary.decode_problems = Counter(self.engine.problems)
+        self.summary.seconds = time.perf_counter() - started
+        return self.summary
+
+    def _resume(self) -> _Checkpoint | None:
+        if self.state is None:
+            return None
+        checkpoint = _Checkpoint.load(self.state)
+        if checkpoint is None:
+            return None
+        self.engine.restore(checkpoint.engine_state)
+        if self.output is not None:
+            if self.fmt == "parquet":
+                _drop_partial_parts(Path(self.output))
+            else:
+                truncate_to(self.output, checkpoint.position)
+        self.summary.resumed_files = len(checkpoint.consumed)
+        return checkpoint
+
+    def _open_writer(self, *, append: bool) -> FlowWriter:
+        exists = self.output is not None and (Path(self.output).exists() or partial_path(self.output).exists())
+        return open_writer(self.output, self.fmt, append=append and exists)
+
+    def _read_source(self, spec: str, checkpoint: _Checkpoint | None) -> None:
+        skip = frozenset(checkpoint.consumed) if checkpoint else frozenset()
+        try:
+            source = open_source(spec, follow=self.follow, bpf=self.bpf, skip=skip)
+        except CaptureError as exc:  # missing, unreadable or no capture at all: go on with the rest
+            self.summary.not_captures.append(exc)
+            return
+        self._current = source
+        try:
+            for batch in source.batches(self.batch_size):
+                self._write(self.engine.feed(batch))
+                if self.progress is not None:
+                    self.progress(source, batch, self.summary)
+                if batch.last_of_origin and isinstance(source, RingSource) and self.state is not None:
+                    self._checkpoint(source)
+        except NotACaptureError as exc:
+            self.summary.not_captures.append(exc)
+        finally:
+            self._current = None
+        # inside a ring, even a file that is no capture only makes the run partial
+        self.summary.capture_problems.extend(source.problems)
+
+    def _write(self, table: pa.Table) -> None:
+        assert self._writer is not None
+        if table.num_rows:
+            self._writer.write(table)
+            self.summary.flows += table.num_rows
+
+    def _checkpoint(self, ring: RingSource) -> None:
+        assert self.state is not None and self._writer is not None
+        if self.fmt == "parquet" and self.output is not None:
+            # a parquet file is readable only once closed: each checkpoint closes a part
+            self._writer.close()
+            self._writer = open_writer(self.output, self.fmt, append=True)
+            position = 0
+        else:
+            self._writer.flush()
+            position = self._writer.position()
+        _Checkpoint(
+            self.state,
+            consumed=list(ring.skip) + list(ring.consumed),
+            position=position,
+            engine_state=self.engine.snapshot(),
+        ).save()
+
+
+def _drop_partial_parts(output: Path) -> None:
+    """Parts a crashed run left unfinished: their flows come back from the restored state."""
+    for leftover in output.parent.glob(output.stem + "*.partial"):
+        leftover.unlink()

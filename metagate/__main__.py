@@ -1,0 +1,5 @@
+"""``python -m metagate``."""
+
+from metagate.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""The ``metagate`` command line.
+
+Exit status: 0 all input read; 2 a usage or configuration error; 3 some input read only in
+part (damaged capture); 4 some input was no capture at all (or missing).
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from collectors import ENGINES, FlowConfig, make_engine, parse_idle_timeouts
+from collectors._collect import EXIT_USAGE, Collector
+from metagate._report import ProgressReporter, print_summary
+from policies import ConfigError, MetagateError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lawful flow metadata from carrier network taps.")
+
+FORMATS = ("jsonl", "csv", "parquet", "zeek")
+
+
+@app.command()
+def collect(
+    sources: Annotated[list[str], typer.Argument(help="capture files (pcap, pcapng), ring directories or interfaces")],
+    output: Annotated[str, typer.Option("-o", "--output", help="output file; - for stdout")] = "-",
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet or zeek (conn.log)")] = "jsonl",
+    engine: Annotated[str, typer.Option(help="fast (compiled), scapy (slow oracle), tshark (+ app names)")] = "fast",
+    tap_id: Annotated[str, typer.Option(help="which tap saw the traffic")] = "tap0",
+    idle_timeout: Annotated[
+        str, typer.Option(help="seconds: one number, or per class like tcp=300,udp=60,icmp=60,other=60")
+    ] = "tcp=300,udp=60,icmp=60,other=60",
+    active_timeout: Annotated[float, typer.Option(help="seconds after which a long flow is reported")] = 1800.0,
+    max_flows: Annotated[int, typer.Option(help="bound on live flows; beyond it the oldest are evicted")] = 500_000,
+    bpf: Annotated[str | None, typer.Option(help="BPF filter for a live interface")] = None,
+    follow: Annotated[bool, typer.Option(help="keep watching a ring directory for new files")] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="checkpoint file for ring directories (default: OUTPUT.state)")
+    ] = None,
+) -> None:
+    """Decode packets into bidirectional flow records (Zeek conn.log semantics)."""
+    try:
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="format")
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}", field="engine")
+        config = FlowConfig(
+            idle_timeouts=parse_idle_timeouts(idle_timeout),
+            active_timeout=active_timeout,
+            max_flows=max_flows,
+            tap_id=tap_id,
+        )
+        if state is None and output != "-" and any(Path(s).is_dir() for s in sources):
+            state = Path(output + ".state")
+        reporter = ProgressReporter(sources)
+        collector = Collector(
+            make_engine(engine, config), output, fmt, follow=follow, bpf=bpf, state=state, progress=reporter.update
+        )
+        _stop_on_signals(collector)
+        with reporter:
+            summary = collector.run(sources)
+    except ConfigError as exc:
+        typer.echo(f"metagate: error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except MetagateError as exc:
+        typer.echo(f"metagate: error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    print_summary(summary)
+    raise typer.Exit(summary.exit_status)
+
+
+@app.command()
+def demo() -> None:
+    """Collect flows from the embedded sample capture and show what was found."""
+    from metagate._demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+def _stop_on_signals(collector: Collector) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        collector.stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main() -> None:
+    """Entry point of the ``metagate`` command."""
+    app(prog_name="metagate")
+
+
+if __name__ == "__main__":
+    main()
