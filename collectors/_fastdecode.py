@@ -191,6 +191,10 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 return n
             ethertype = _u16(b, pos + 12)
             pos += 14
+            state = _ETHERTYPE
+
+        elif state == _ETHERTYPE:
+            # tags, after an Ethernet or a cooked (SLL) header alike
             ntags = 0
             while ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100:
                 if end - pos < 4:
@@ -205,9 +209,6 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 ntags += 1
                 ethertype = _u16(b, pos + 2)
                 pos += 4
-            state = _ETHERTYPE
-
-        elif state == _ETHERTYPE:
             if ethertype == 0x0800:
                 state = _IP4
             elif ethertype == 0x86DD:
@@ -227,15 +228,6 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 else:
                     probs[P_NON_IP] += 1
                     return n
-            elif ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100:
-                # a tag after a cooked (SLL) header: read it as Ethernet would
-                if end - pos < 4:
-                    _problem(probs, depth, P_TRUNCATED)
-                    return n
-                vlan = _u16(b, pos) & 0xFFF
-                ivlan = -1
-                ethertype = _u16(b, pos + 2)
-                pos += 4
             else:
                 probs[P_NON_IP] += 1
                 return n
@@ -319,6 +311,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 row[OB_DLO] = _u32(b, pos + 16)
                 iplen = total
                 l4 = pos + ihl
+                end = min(end, pos + iplen)  # what follows the IP length is not this packet's
             else:
                 if end - pos < 40:
                     _problem(probs, depth, P_TRUNCATED)
@@ -334,6 +327,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 row[OB_DHI] = _u64(b, pos + 24)
                 row[OB_DLO] = _u64(b, pos + 32)
                 l4 = pos + 40
+                end = min(end, pos + iplen)  # what follows the IP length is not this packet's
                 while proto == 0 or proto == 43 or proto == 60 or proto == 135 or proto == 139 \
                         or proto == 140 or proto == 51 or proto == 44:
                     if end - l4 < 8:
@@ -342,10 +336,8 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     nxt = np.int64(b[l4])
                     if proto == 44:
                         fragword = _u16(b, l4 + 2)
-                        if fragword >> 3:
-                            frag = LATER_FRAGMENT
-                        elif fragword & 1:
-                            frag = FIRST_FRAGMENT
+                        # any fragment header makes a fragment, even offset 0 without M
+                        frag = LATER_FRAGMENT if fragword >> 3 else FIRST_FRAGMENT
                         # the key holds the fragment header's next header, as both kinds carry it
                         fragid = _u32(b, l4 + 4) | (nxt << 32)
                         l4 += 8
@@ -356,6 +348,9 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                         l4 += (np.int64(b[l4 + 1]) + 2) * 4
                     else:
                         l4 += (np.int64(b[l4 + 1]) + 1) * 8
+                    if l4 > end:
+                        _problem(probs, depth, P_TRUNCATED)
+                        return n
                     proto = nxt
             ip_end = ip_start + iplen  # by the header's length, not the captured length
             row[OB_PROTO] = proto
@@ -380,7 +375,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             if frag == LATER_FRAGMENT:
                 return n + 1  # ports come from the first fragment, in the flow stage
 
-            avail = min(end, ip_end) - l4
+            avail = end - l4
             tunnel = 0
             vni = 0
             if proto == 6:
@@ -401,31 +396,33 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 row[OB_DPORT] = dport
                 row[OB_PAYLOAD] = max(0, ip_end - l4 - 8)
                 p = l4 + 8
-                if frag != NOT_FRAGMENT:
-                    pass
-                elif dport == 4789:
-                    if end - p >= 8 and (b[p] & 0x08):
-                        tunnel = T_VXLAN
-                        vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
-                        pos = p + 8
+                # each UDP tunnel in the table's order, until one recognises its header
+                claimed = frag != NOT_FRAGMENT
+                if not claimed and dport == 4789 and end - p >= 8 and (b[p] & 0x08):
+                    claimed = True
+                    tunnel = T_VXLAN
+                    vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
+                    pos = p + 8
+                    state = _ETHER
+                if not claimed and dport == 6081 and end - p >= 8 and (b[p] >> 6) == 0:
+                    claimed = True
+                    inner = _u16(b, p + 2)
+                    vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
+                    pos = p + 8 + np.int64(b[p] & 0x3F) * 4
+                    if inner == 0x6558:
                         state = _ETHER
-                elif dport == 6081:
-                    if end - p >= 8 and (b[p] >> 6) == 0:
-                        inner = _u16(b, p + 2)
-                        vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
-                        tunnel = T_GENEVE
-                        pos = p + 8 + np.int64(b[p] & 0x3F) * 4
-                        if inner == 0x6558:
-                            state = _ETHER
-                        elif inner == 0x0800:
-                            state = _IP4
-                        elif inner == 0x86DD:
-                            state = _IP6
-                        else:
-                            tunnel = 0
-                            probs[P_NON_IP] += 1
-                elif sport == 2152 or dport == 2152:
-                    if end - p >= 8 and (b[p] >> 5) == 1 and (b[p] & 0x10) and b[p + 1] == 255:
+                    elif inner == 0x0800:
+                        state = _IP4
+                    elif inner == 0x86DD:
+                        state = _IP6
+                    else:  # like GRE: a payload type not in the table
+                        probs[P_BAD_TUNNEL] += 1
+                        return n + 1
+                    tunnel = T_GENEVE
+                if not claimed and (sport == 2152 or dport == 2152) and end - p >= 8 and (b[p] >> 5) == 1 \
+                        and (b[p] & 0x10):
+                    claimed = True  # GTPv1-U; only a G-PDU carries a packet
+                    if b[p + 1] == 255:
                         gflags = b[p]
                         q = p + 8
                         ok = True
@@ -446,13 +443,12 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                                             next_ext = b[q + elen - 1]
                                             q += elen
                         if not ok:
-                            n += 1
                             probs[P_BAD_TUNNEL] += 1
-                            return n
+                            return n + 1
                         tunnel = T_GTPU
                         pos = q
                         state = _IP_BY_NIBBLE
-                elif sport == 3544 or dport == 3544:
+                if not claimed and (sport == 3544 or dport == 3544):
                     q = p
                     if end - q >= 4 and _u16(b, q) == 0x0001:
                         q += 4 + np.int64(b[q + 2]) + np.int64(b[q + 3]) + 9

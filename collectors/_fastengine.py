@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 import pyarrow as pa
 
+from collectors import _memory as memory
 from collectors._config import FlowConfig
 from collectors._fastdecode import PROBLEM_KINDS, chain_labels
 from collectors._fastflows import (
@@ -54,6 +55,7 @@ from collectors._fastflows import (
     F_STATE,
     F_VLAN,
     HIST_MAX,
+    K_COLS,
     NEED_FLUSH,
     NEED_GROW,
     PAR_COLS,
@@ -64,8 +66,8 @@ from collectors._fastflows import (
     S_NEED,
     S_OUT,
     S_PACKETS,
+    W_COLS,
     finish_all,
-    new_expiry,
     new_fragments,
     new_obs,
     rehash,
@@ -103,9 +105,8 @@ class FastEngine:
         cfg[C_DELAY] = self.config.close_delay_us
         cfg[C_MAX_FLOWS] = self.config.max_flows
         self._cfg = cfg
-        self._table = np.zeros((_INITIAL_SLOTS, F_COLS), dtype=np.int64)
-        self._hist = np.zeros((_INITIAL_SLOTS, HIST_MAX), dtype=np.uint8)
-        self._expiry = new_expiry(_INITIAL_SLOTS)
+        self._table = memory.table(_INITIAL_SLOTS, W_COLS, np.int64)
+        self._cold = memory.table(_INITIAL_SLOTS, K_COLS, np.int64)
         self._frags = new_fragments()
         self._state = np.zeros(S_COLS, dtype=np.int64)
         self._state[S_LAST_TS] = np.iinfo(np.int64).min
@@ -128,7 +129,7 @@ class FastEngine:
         while True:
             i, code = run_packets(
                 batch.data, batch.offset, batch.caplen, batch.ts_us, batch.linktype, i,
-                self._table, self._hist, self._expiry, self._frags, self._cfg, self._state,
+                self._table, self._cold, self._frags, self._cfg, self._state,
                 self._out, self._out_hist, self._obs, self._probs,
             )
             if code == NEED_FLUSH:
@@ -145,20 +146,19 @@ class FastEngine:
     def finish(self) -> pa.Table:
         first = self._drain()
         self._ensure_out(self.live_flows + 1)
-        finish_all(self._table, self._hist, self._expiry, self._cfg, self._state, self._out, self._out_hist)
+        finish_all(self._table, self._cold, self._cfg, self._state, self._out, self._out_hist)
         return pa.concat_tables([first, self._drain()])
 
     def snapshot(self) -> bytes:
         buffer = io.BytesIO()
-        np.savez(buffer, table=self._table, hist=self._hist, expiry=self._expiry, frags=self._frags, state=self._state,
+        np.savez(buffer, table=self._table, cold=self._cold, frags=self._frags, state=self._state,
                  probs=self._probs, cfg=self._cfg)
         return buffer.getvalue()
 
     def restore(self, state: bytes) -> None:
         with np.load(io.BytesIO(state)) as saved:
             self._table = saved["table"].copy()
-            self._hist = saved["hist"].copy()
-            self._expiry = saved["expiry"].copy()
+            self._cold = saved["cold"].copy()
             self._frags = saved["frags"].copy()
             self._state = saved["state"].copy()
             self._probs = saved["probs"].copy()
@@ -175,11 +175,10 @@ class FastEngine:
 
     def _grow(self) -> None:
         size = self._table.shape[0] * 2
-        table = np.zeros((size, F_COLS), dtype=np.int64)
-        hist = np.zeros((size, HIST_MAX), dtype=np.uint8)
-        expiry = new_expiry(size)
-        rehash(self._table, self._hist, self._expiry, table, hist, expiry)
-        self._table, self._hist, self._expiry = table, hist, expiry
+        table = memory.table(size, W_COLS, np.int64)
+        cold = memory.table(size, K_COLS, np.int64)
+        rehash(self._table, self._cold, table, cold)
+        self._table, self._cold = table, cold
 
     def _drain(self) -> pa.Table:
         k = int(self._state[S_OUT])
@@ -198,12 +197,17 @@ def _fixed_strings(data: np.ndarray, count: int, width: int) -> pa.Array:
 
 
 def _tunnel_column(rows: np.ndarray) -> pa.Array:
-    chains = np.ascontiguousarray(rows[:, [F_CTX0, F_CTX1]])
-    unique, index = np.unique(chains, axis=0, return_inverse=True)
-    names = [chain_labels(int(a), int(b)) for a, b in unique]
-    return pa.DictionaryArray.from_arrays(pa.array(index.ravel().astype(np.int32)), pa.array(names, pa.string())).cast(
-        pa.string()
-    )
+    """Chain text by chain words; most flows are not tunnelled and only the rest are looked at."""
+    n = rows.shape[0]
+    tunnelled = np.flatnonzero(rows[:, F_CTX0] | rows[:, F_CTX1])
+    index = np.zeros(n, dtype=np.int32)
+    names: list[str | None] = [None]
+    if tunnelled.size:
+        chains = rows[tunnelled][:, [F_CTX0, F_CTX1]]
+        unique, inverse = np.unique(chains, axis=0, return_inverse=True)
+        names += [chain_labels(int(a), int(b)) for a, b in unique]
+        index[tunnelled] = inverse.ravel() + 1
+    return pa.DictionaryArray.from_arrays(pa.array(index), pa.array(names, pa.string())).cast(pa.string())
 
 
 def _labels(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:

@@ -1,10 +1,15 @@
-"""The fast engine's flow table: open addressing over one int64 matrix, compiled with numba.
+"""The fast engine's flow table: open addressing over int64 matrices, compiled with numba.
 
-A flow is one row of ``T`` (columns ``F_*``) plus its history letters in ``H``. Linear
-probing with backward-shift deletion keeps lookups short without tombstones. Ended flows
-are copied into the output matrix ``O`` (same columns) for the Python side to turn into
-Arrow. The rules are docs/collectors.md's; the plain-Python table in _pyflows.py keeps the
-same rules and the tests hold the two to each other.
+Each slot is one 128-byte *hot* row of ``T`` (columns ``W_*``: the key and everything a
+packet updates, two cache lines) and one *cold* row of ``K`` (columns ``K_*``: history
+letters, tags, labels and tunnel parents, touched when a flow starts, when it gains a
+history letter, and for tunnelled flows). The table is far larger than the caches, so
+packets are decoded a chunk ahead and their hot rows prefetched. Linear probing with
+backward-shift deletion keeps probe runs short without tombstones.
+
+Ended flows are unpacked into the output matrix (columns ``F_*``) for _fastengine.py. The
+rules are docs/collectors.md's; the plain-Python table in _pyflows.py keeps the same rules
+and the tests hold the two to each other.
 """
 
 from __future__ import annotations
@@ -40,18 +45,28 @@ from collectors._fastdecode import (
     P_ORPHAN,
     decode_packet,
 )
+from collectors._prefetch import prefetch, prefetch_byte
 
-# Flow columns.
-F_USED, F_HASH, F_CTX0, F_CTX1, F_IPV, F_PROTO = 0, 1, 2, 3, 4, 5
-F_OHI, F_OLO, F_RHI, F_RLO, F_OPORT, F_RPORT = 6, 7, 8, 9, 10, 11
-F_START, F_LAST, F_CLOSED = 12, 13, 14
-F_OPKTS, F_RPKTS, F_OBYTES, F_RBYTES, F_OFLAGS, F_RFLAGS = 15, 16, 17, 18, 19, 20
-F_HLEN, F_HMASK, F_NPAR = 21, 22, 23  # the columns every packet touches come first
-F_VLAN, F_IVLAN, F_NMPLS, F_MPLS0 = 24, 25, 26, 27  # four labels: 27..30
-F_PAR0 = 31  # two parent keys of 8 columns: 31..38, 39..46
+# Hot row (16 words). W_HASH is 0 for an empty slot (live hashes have bit 62 set).
+W_HASH, W_KEY, W_CTX0, W_CTX1, W_OHI, W_OLO, W_RHI, W_RLO = 0, 1, 2, 3, 4, 5, 6, 7
+W_START, W_LAST, W_CLOSED, W_OPKTS, W_RPKTS, W_OBYTES, W_RBYTES, W_STATE = 8, 9, 10, 11, 12, 13, 14, 15
+W_COLS = 16
+# W_KEY: originator port | responder port << 16 | protocol << 32 | IP version << 40.
+# W_STATE: originator flags | responder flags << 8 | history letter mask << 16 | parents << 29.
+_HMASK_SHIFT, _NPAR_SHIFT = 16, 29
+
+# Cold row.
+K_HIST, K_TAGS, K_MPLS01, K_MPLS23, K_PAR0 = 0, 1, 2, 3, 4  # two parent keys of 8 words: 4..11, 12..19
 PAR_COLS = 8
-F_REASON, F_STATE = 47, 48
-F_COLS = 49
+K_COLS = 20
+
+# Output row (unpacked), for _fastengine.rows_to_table.
+F_IPV, F_PROTO, F_CTX0, F_CTX1, F_OHI, F_OLO, F_RHI, F_RLO, F_OPORT, F_RPORT = range(10)
+F_START, F_LAST, F_OPKTS, F_RPKTS, F_OBYTES, F_RBYTES, F_OFLAGS, F_RFLAGS = range(10, 18)
+F_HLEN, F_VLAN, F_IVLAN, F_NMPLS, F_MPLS0 = 18, 19, 20, 21, 22  # four labels: 22..25
+F_NPAR, F_PAR0 = 26, 27  # two parent keys: 27..34, 35..42
+F_REASON, F_STATE = 43, 44
+F_COLS = 45
 HIST_MAX = 16
 
 # Config vector.
@@ -66,8 +81,9 @@ FR_COLS = 10
 FRAG_SLOTS = 1 << 16
 FRAG_LIFETIME_US = 30_000_000
 SWEEP_EVERY_US = 1_000_000
-NEVER = np.iinfo(np.int64).max
 SWEEP_AT_MOST_US = 10_000_000
+DECODE_AHEAD = 32
+PACKETS_AHEAD = 8
 
 # Return codes of run_packets.
 DONE, NEED_FLUSH, NEED_GROW = 0, 1, 2
@@ -76,7 +92,7 @@ REASONS = ("idle", "active", "tcp_end", "eof", "evicted")
 R_IDLE, R_ACTIVE, R_TCP_END, R_EOF, R_EVICTED = 0, 1, 2, 3, 4
 CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH")
 
-# History letter bits: originator S H A D F R, then the responder's, then '^'.
+# History letters, by bit: originator S H A D F R, then the responder's, then '^'.
 _LETTERS = np.frombuffer(b"SHADFRshadfr^", dtype=np.uint8).copy()
 B_S, B_H, B_A, B_D, B_F, B_R = 0, 1, 2, 3, 4, 5
 B_FLIP = 12
@@ -97,43 +113,53 @@ def _end_hash(hi, lo, port):  # type: ignore[no-untyped-def]
     return _mix(np.uint64(hi) ^ _mix(np.uint64(lo) ^ (np.uint64(port) << np.uint64(48))))
 
 
-@njit(cache=True)
-def _key_hash(ctx0, ctx1, ipv, proto, shi, slo, sport, dhi, dlo, dport):  # type: ignore[no-untyped-def]
+@njit(cache=True, inline="always")
+def _key_hash(ob):  # type: ignore[no-untyped-def]
     # the sum of the two ends' hashes does not depend on the direction
-    ends = _end_hash(shi, slo, sport) + _end_hash(dhi, dlo, dport)
-    ctx = _mix(np.uint64(ctx0) ^ _mix(np.uint64(ctx1) ^ np.uint64(ipv * 256 + proto)))
-    return np.int64(_mix(ends ^ ctx) >> np.uint64(1))
+    ends = _end_hash(ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT]) + _end_hash(ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT])
+    ctx = _mix(np.uint64(ob[OB_CTX0]) ^ _mix(np.uint64(ob[OB_CTX1]) ^ np.uint64(ob[OB_IPV] * 256 + ob[OB_PROTO])))
+    return np.int64(_mix(ends ^ ctx) >> np.uint64(2)) | (np.int64(1) << 62)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _key_word(oport, rport, proto, ipv):  # type: ignore[no-untyped-def]
+    return oport | (rport << 16) | (proto << 32) | (ipv << 40)
+
+
+@njit(cache=True, inline="always")
+def _proto(T, i):  # type: ignore[no-untyped-def]
+    return (T[i, W_KEY] >> 32) & 0xFF
+
+
+@njit(cache=True, inline="always")
 def _find(T, mask, h, ob):  # type: ignore[no-untyped-def]
     """(slot, direction): direction 0 from the originator, 1 from the responder, -1 absent."""
+    forward = _key_word(ob[OB_SPORT], ob[OB_DPORT], ob[OB_PROTO], ob[OB_IPV])
+    backward = _key_word(ob[OB_DPORT], ob[OB_SPORT], ob[OB_PROTO], ob[OB_IPV])
     i = h & mask
-    while T[i, F_USED]:
-        if (T[i, F_HASH] == h and T[i, F_CTX0] == ob[OB_CTX0] and T[i, F_CTX1] == ob[OB_CTX1]
-                and T[i, F_IPV] == ob[OB_IPV] and T[i, F_PROTO] == ob[OB_PROTO]):
-            if (T[i, F_OHI] == ob[OB_SHI] and T[i, F_OLO] == ob[OB_SLO] and T[i, F_OPORT] == ob[OB_SPORT]
-                    and T[i, F_RHI] == ob[OB_DHI] and T[i, F_RLO] == ob[OB_DLO] and T[i, F_RPORT] == ob[OB_DPORT]):
+    while T[i, W_HASH]:
+        if T[i, W_HASH] == h and T[i, W_CTX0] == ob[OB_CTX0] and T[i, W_CTX1] == ob[OB_CTX1]:
+            if (T[i, W_KEY] == forward and T[i, W_OHI] == ob[OB_SHI] and T[i, W_OLO] == ob[OB_SLO]
+                    and T[i, W_RHI] == ob[OB_DHI] and T[i, W_RLO] == ob[OB_DLO]):
                 return i, 0
-            if (T[i, F_OHI] == ob[OB_DHI] and T[i, F_OLO] == ob[OB_DLO] and T[i, F_OPORT] == ob[OB_DPORT]
-                    and T[i, F_RHI] == ob[OB_SHI] and T[i, F_RLO] == ob[OB_SLO] and T[i, F_RPORT] == ob[OB_SPORT]):
+            if (T[i, W_KEY] == backward and T[i, W_OHI] == ob[OB_DHI] and T[i, W_OLO] == ob[OB_DLO]
+                    and T[i, W_RHI] == ob[OB_SHI] and T[i, W_RLO] == ob[OB_SLO]):
                 return i, 1
         i = (i + 1) & mask
     return i, -1
 
 
 @njit(cache=True)
-def _delete(T, H, E, mask, i):  # type: ignore[no-untyped-def]
+def _delete(T, K, mask, i):  # type: ignore[no-untyped-def]
     """Backward-shift deletion: later members of the probe run move up into the hole."""
     j = i
     while True:
-        T[i, F_USED] = 0
-        E[i] = NEVER
+        T[i, W_HASH] = 0
         while True:
             j = (j + 1) & mask
-            if not T[j, F_USED]:
+            if not T[j, W_HASH]:
                 return
-            home = T[j, F_HASH] & mask
+            home = T[j, W_HASH] & mask
             if i <= j:
                 if i < home <= j:
                     continue
@@ -141,8 +167,7 @@ def _delete(T, H, E, mask, i):  # type: ignore[no-untyped-def]
                 continue
             break
         T[i, :] = T[j, :]
-        H[i, :] = H[j, :]
-        E[i] = E[j]
+        K[i, :] = K[j, :]
         i = j
 
 
@@ -182,12 +207,50 @@ def _conn_state(proto, m, resp_pkts):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _export(T, H, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
+def _export(T, K, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
+    """Unpack flow ``i`` into the next output row."""
     k = S[S_OUT]
-    out[k, :] = T[i, :]
-    out_hist[k, :] = H[i, :]
-    out[k, F_REASON] = reason
-    out[k, F_STATE] = _conn_state(T[i, F_PROTO], T[i, F_HMASK], T[i, F_RPKTS])
+    row = out[k]
+    key = T[i, W_KEY]
+    state = T[i, W_STATE]
+    proto = (key >> 32) & 0xFF
+    row[F_IPV] = (key >> 40) & 0xF
+    row[F_PROTO] = proto
+    row[F_OPORT] = key & 0xFFFF
+    row[F_RPORT] = (key >> 16) & 0xFFFF
+    row[F_CTX0] = T[i, W_CTX0]
+    row[F_CTX1] = T[i, W_CTX1]
+    row[F_OHI] = T[i, W_OHI]
+    row[F_OLO] = T[i, W_OLO]
+    row[F_RHI] = T[i, W_RHI]
+    row[F_RLO] = T[i, W_RLO]
+    row[F_START] = T[i, W_START]
+    row[F_LAST] = T[i, W_LAST]
+    row[F_OPKTS] = T[i, W_OPKTS]
+    row[F_RPKTS] = T[i, W_RPKTS]
+    row[F_OBYTES] = T[i, W_OBYTES]
+    row[F_RBYTES] = T[i, W_RBYTES]
+    row[F_OFLAGS] = state & 0xFF
+    row[F_RFLAGS] = (state >> 8) & 0xFF
+    hist = K[i, K_HIST]
+    n = 0
+    while n < 13 and (hist >> (4 * n)) & 0xF:
+        out_hist[k, n] = _LETTERS[((hist >> (4 * n)) & 0xF) - 1]
+        n += 1
+    row[F_HLEN] = n
+    tags = K[i, K_TAGS]
+    row[F_VLAN] = (tags & 0x1FFF) - 1
+    row[F_IVLAN] = ((tags >> 13) & 0x1FFF) - 1
+    row[F_NMPLS] = (tags >> 26) & 0x7
+    row[F_MPLS0] = K[i, K_MPLS01] & 0xFFFFF
+    row[F_MPLS0 + 1] = (K[i, K_MPLS01] >> 20) & 0xFFFFF
+    row[F_MPLS0 + 2] = K[i, K_MPLS23] & 0xFFFFF
+    row[F_MPLS0 + 3] = (K[i, K_MPLS23] >> 20) & 0xFFFFF
+    row[F_NPAR] = (state >> _NPAR_SHIFT) & 0x3
+    for c in range(2 * PAR_COLS):
+        row[F_PAR0 + c] = K[i, K_PAR0 + c]
+    row[F_REASON] = reason
+    row[F_STATE] = _conn_state(proto, (state >> _HMASK_SHIFT) & 0x1FFF, T[i, W_RPKTS])
     S[S_OUT] = k + 1
 
 
@@ -202,182 +265,181 @@ def _idle_us(C, proto):  # type: ignore[no-untyped-def]
     return C[C_IDLE_OTHER]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _over(T, i, now, C):  # type: ignore[no-untyped-def]
     """The reason a flow is over at ``now``, or -1."""
-    if T[i, F_CLOSED] >= 0 and now - T[i, F_CLOSED] > C[C_DELAY]:
+    if T[i, W_CLOSED] >= 0 and now - T[i, W_CLOSED] > C[C_DELAY]:
         return R_TCP_END
-    if now - T[i, F_LAST] > _idle_us(C, T[i, F_PROTO]):
+    if now - T[i, W_LAST] > _idle_us(C, _proto(T, i)):
         return R_IDLE
     return -1
 
 
 @njit(cache=True)
-def sweep(T, H, E, now, C, S, out, out_hist):  # type: ignore[no-untyped-def]
-    """End every flow that is over at ``now``.
+def _end(T, K, mask, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
+    _export(T, K, i, reason, out, out_hist, S)
+    _delete(T, K, mask, i)
+    S[S_LIVE] -= 1
 
-    ``E`` (one word a slot) says when each flow will be over, so the scan reads 8 bytes
-    a slot instead of the whole table.
-    """
+
+@njit(cache=True)
+def sweep(T, K, now, C, S, out, out_hist):  # type: ignore[no-untyped-def]
+    """End every flow that is over at ``now``."""
     mask = T.shape[0] - 1
     i = 0
     while i <= mask:
-        if E[i] < now:
+        if T[i, W_HASH]:
             reason = _over(T, i, now, C)
             if reason >= 0:
-                _export(T, H, i, reason, out, out_hist, S)
-                _delete(T, H, E, mask, i)
-                S[S_LIVE] -= 1
+                _end(T, K, mask, i, reason, out, out_hist, S)
                 continue  # the shift may have moved another flow into slot i
         i += 1
 
 
 @njit(cache=True)
-def _evict(T, H, E, C, S, out, out_hist):  # type: ignore[no-untyped-def]
+def _evict(T, K, C, S, out, out_hist):  # type: ignore[no-untyped-def]
     """End the eighth of the table with the oldest last packet (ties included)."""
     mask = T.shape[0] - 1
     lasts = np.empty(S[S_LIVE], dtype=np.int64)
     k = 0
     for i in range(mask + 1):
-        if T[i, F_USED]:
-            lasts[k] = T[i, F_LAST]
+        if T[i, W_HASH]:
+            lasts[k] = T[i, W_LAST]
             k += 1
     lasts.sort()
     threshold = lasts[max(1, C[C_MAX_FLOWS] // 8) - 1]
     i = 0
     while i <= mask:
-        if T[i, F_USED] and T[i, F_LAST] <= threshold:
-            _export(T, H, i, R_EVICTED, out, out_hist, S)
-            _delete(T, H, E, mask, i)
-            S[S_LIVE] -= 1
+        if T[i, W_HASH] and T[i, W_LAST] <= threshold:
+            _end(T, K, mask, i, R_EVICTED, out, out_hist, S)
             continue
         i += 1
 
 
 @njit(cache=True)
-def finish_all(T, H, E, C, S, out, out_hist):  # type: ignore[no-untyped-def]
+def finish_all(T, K, C, S, out, out_hist):  # type: ignore[no-untyped-def]
     """The input ended: a last sweep at the last packet's time, then every flow as ``eof``
 
     (or ``tcp_end`` for a TCP flow that has closed and was still lingering).
     """
-    sweep(T, H, E, S[S_LAST_TS], C, S, out, out_hist)
+    sweep(T, K, S[S_LAST_TS], C, S, out, out_hist)
     for i in range(T.shape[0]):
-        if T[i, F_USED]:
-            _export(T, H, i, R_TCP_END if T[i, F_CLOSED] >= 0 else R_EOF, out, out_hist, S)
-            T[i, F_USED] = 0
-            E[i] = NEVER
+        if T[i, W_HASH]:
+            _export(T, K, i, R_TCP_END if T[i, W_CLOSED] >= 0 else R_EOF, out, out_hist, S)
+            T[i, W_HASH] = 0
     S[S_LIVE] = 0
 
 
 @njit(cache=True, inline="always")
-def _letter(T, H, i, bit):  # type: ignore[no-untyped-def]
-    m = T[i, F_HMASK]
-    if not (m >> bit) & 1:
-        T[i, F_HMASK] = m | (np.int64(1) << bit)
-        n = T[i, F_HLEN]
-        if n < HIST_MAX:
-            H[i, n] = _LETTERS[bit]
-            T[i, F_HLEN] = n + 1
+def _letter(T, K, i, bit):  # type: ignore[no-untyped-def]
+    """Add a history letter unless the flow has it (the mask is hot, the letters cold)."""
+    state = T[i, W_STATE]
+    flag = np.int64(1) << (_HMASK_SHIFT + bit)
+    if not state & flag:
+        T[i, W_STATE] = state | flag
+        hist = K[i, K_HIST]
+        n = 0
+        while (hist >> (4 * n)) & 0xF:
+            n += 1
+        K[i, K_HIST] = hist | (np.int64(bit + 1) << (4 * n))
 
 
 @njit(cache=True)
-def _reset(T, H, i, ob, ts):  # type: ignore[no-untyped-def]
+def _reset(T, K, i, ob, ts):  # type: ignore[no-untyped-def]
     """Counters, flags, history and context of a (new or continued) flow."""
-    T[i, F_START] = ts
-    T[i, F_LAST] = ts
-    T[i, F_CLOSED] = -1
-    for c in range(F_OPKTS, F_RFLAGS + 1):
-        T[i, c] = 0
-    T[i, F_VLAN] = ob[OB_VLAN]
-    T[i, F_IVLAN] = ob[OB_IVLAN]
-    T[i, F_NMPLS] = ob[OB_NMPLS]
-    for c in range(4):
-        T[i, F_MPLS0 + c] = ob[OB_MPLS0 + c]
-    T[i, F_NPAR] = 0
-    T[i, F_HLEN] = 0
-    T[i, F_HMASK] = 0
-    H[i, :] = 0
+    T[i, W_START] = ts
+    T[i, W_LAST] = ts
+    T[i, W_CLOSED] = -1
+    T[i, W_OPKTS] = 0
+    T[i, W_RPKTS] = 0
+    T[i, W_OBYTES] = 0
+    T[i, W_RBYTES] = 0
+    T[i, W_STATE] = 0
+    K[i, :] = 0
+    K[i, K_TAGS] = (ob[OB_VLAN] + 1) | ((ob[OB_IVLAN] + 1) << 13) | (ob[OB_NMPLS] << 26)
+    K[i, K_MPLS01] = ob[OB_MPLS0] | (ob[OB_MPLS0 + 1] << 20)
+    K[i, K_MPLS23] = ob[OB_MPLS0 + 2] | (ob[OB_MPLS0 + 3] << 20)
 
 
 @njit(cache=True)
-def _insert(T, H, i, h, ob, ts):  # type: ignore[no-untyped-def]
+def _insert(T, K, i, h, ob, ts):  # type: ignore[no-untyped-def]
     """A new flow in empty slot ``i``; returns the direction of its first packet."""
-    T[i, F_USED] = 1
-    T[i, F_HASH] = h
-    T[i, F_CTX0] = ob[OB_CTX0]
-    T[i, F_CTX1] = ob[OB_CTX1]
-    T[i, F_IPV] = ob[OB_IPV]
-    T[i, F_PROTO] = ob[OB_PROTO]
-    _reset(T, H, i, ob, ts)
+    T[i, W_HASH] = h
+    T[i, W_CTX0] = ob[OB_CTX0]
+    T[i, W_CTX1] = ob[OB_CTX1]
+    _reset(T, K, i, ob, ts)
     flip = ob[OB_PROTO] == 6 and (ob[OB_FLAGS] & 0x12) == 0x12 and ob[OB_FRAG] != LATER_FRAGMENT
     if flip:  # a SYN+ACK first: its receiver opened the connection
-        T[i, F_OHI], T[i, F_OLO], T[i, F_OPORT] = ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT]
-        T[i, F_RHI], T[i, F_RLO], T[i, F_RPORT] = ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT]
-        _letter(T, H, i, B_FLIP)
+        T[i, W_KEY] = _key_word(ob[OB_DPORT], ob[OB_SPORT], ob[OB_PROTO], ob[OB_IPV])
+        T[i, W_OHI], T[i, W_OLO] = ob[OB_DHI], ob[OB_DLO]
+        T[i, W_RHI], T[i, W_RLO] = ob[OB_SHI], ob[OB_SLO]
+        _letter(T, K, i, B_FLIP)
         # a packet from an end to itself matches the originator first, as later ones will
         same = ob[OB_SHI] == ob[OB_DHI] and ob[OB_SLO] == ob[OB_DLO] and ob[OB_SPORT] == ob[OB_DPORT]
         return 0 if same else 1
-    T[i, F_OHI], T[i, F_OLO], T[i, F_OPORT] = ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT]
-    T[i, F_RHI], T[i, F_RLO], T[i, F_RPORT] = ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT]
+    T[i, W_KEY] = _key_word(ob[OB_SPORT], ob[OB_DPORT], ob[OB_PROTO], ob[OB_IPV])
+    T[i, W_OHI], T[i, W_OLO] = ob[OB_SHI], ob[OB_SLO]
+    T[i, W_RHI], T[i, W_RLO] = ob[OB_DHI], ob[OB_DLO]
     return 0
 
 
-@njit(cache=True)
-def _count(T, H, i, d, ob, ts):  # type: ignore[no-untyped-def]
+@njit(cache=True, inline="always")
+def _count(T, K, i, d, ob, ts):  # type: ignore[no-untyped-def]
     """One packet of direction ``d`` into flow ``i``."""
-    T[i, F_OPKTS + d] += 1
-    T[i, F_OBYTES + d] += ob[OB_IPLEN]
-    if ts > T[i, F_LAST]:
-        T[i, F_LAST] = ts
+    T[i, W_OPKTS + d] += 1
+    T[i, W_OBYTES + d] += ob[OB_IPLEN]
+    if ts > T[i, W_LAST]:
+        T[i, W_LAST] = ts
     if ob[OB_FRAG] == LATER_FRAGMENT:
         return
     proto = ob[OB_PROTO]
     base = 6 * d
     if proto == 6:
         flags = ob[OB_FLAGS]
-        T[i, F_OFLAGS + d] |= flags
+        T[i, W_STATE] |= flags << (8 * d)
         syn, fin, rst, ack = flags & 2, flags & 1, flags & 4, flags & 16
         if syn and not ack:
-            _letter(T, H, i, base + B_S)
+            _letter(T, K, i, base + B_S)
         if syn and ack:
-            _letter(T, H, i, base + B_H)
+            _letter(T, K, i, base + B_H)
         if ack and not (syn or fin or rst) and ob[OB_PAYLOAD] == 0:
-            _letter(T, H, i, base + B_A)
+            _letter(T, K, i, base + B_A)
         if ob[OB_PAYLOAD] > 0:
-            _letter(T, H, i, base + B_D)
+            _letter(T, K, i, base + B_D)
         if fin:
-            _letter(T, H, i, base + B_F)
+            _letter(T, K, i, base + B_F)
         if rst:
-            _letter(T, H, i, base + B_R)
-        m = T[i, F_HMASK]
-        if T[i, F_CLOSED] < 0:
+            _letter(T, K, i, base + B_R)
+        if T[i, W_CLOSED] < 0:
+            m = T[i, W_STATE] >> _HMASK_SHIFT
             both_fin = (m >> B_F) & 1 and (m >> (6 + B_F)) & 1
             if both_fin or (m >> B_R) & 1 or (m >> (6 + B_R)) & 1:
-                T[i, F_CLOSED] = ts
+                T[i, W_CLOSED] = ts
     elif proto == 17 and ob[OB_PAYLOAD] > 0:
-        _letter(T, H, i, base + B_D)
+        _letter(T, K, i, base + B_D)
 
 
 @njit(cache=True)
-def _add_parent(T, i, P):  # type: ignore[no-untyped-def]
-    n = T[i, F_NPAR]
+def _add_parent(T, K, i, P):  # type: ignore[no-untyped-def]
+    """Remember the flow that carried this packet (at most two, the first met)."""
+    n = (T[i, W_STATE] >> _NPAR_SHIFT) & 0x3
     for k in range(n):
-        c = F_PAR0 + k * PAR_COLS
-        if T[i, c] != P[OB_IPV] or T[i, c + 1] != P[OB_PROTO]:
+        c = K_PAR0 + k * PAR_COLS
+        if K[i, c] != P[OB_IPV] or K[i, c + 1] != P[OB_PROTO]:
             continue
-        same = (T[i, c + 2] == P[OB_SHI] and T[i, c + 3] == P[OB_SLO] and T[i, c + 4] == P[OB_DHI]
-                and T[i, c + 5] == P[OB_DLO] and T[i, c + 6] == P[OB_SPORT] and T[i, c + 7] == P[OB_DPORT])
-        swapped = (T[i, c + 2] == P[OB_DHI] and T[i, c + 3] == P[OB_DLO] and T[i, c + 4] == P[OB_SHI]
-                   and T[i, c + 5] == P[OB_SLO] and T[i, c + 6] == P[OB_DPORT] and T[i, c + 7] == P[OB_SPORT])
+        same = (K[i, c + 2] == P[OB_SHI] and K[i, c + 3] == P[OB_SLO] and K[i, c + 4] == P[OB_DHI]
+                and K[i, c + 5] == P[OB_DLO] and K[i, c + 6] == P[OB_SPORT] and K[i, c + 7] == P[OB_DPORT])
+        swapped = (K[i, c + 2] == P[OB_DHI] and K[i, c + 3] == P[OB_DLO] and K[i, c + 4] == P[OB_SHI]
+                   and K[i, c + 5] == P[OB_SLO] and K[i, c + 6] == P[OB_DPORT] and K[i, c + 7] == P[OB_SPORT])
         if same or swapped:
             return
     if n >= 2:
         return
-    c = F_PAR0 + n * PAR_COLS
-    T[i, c], T[i, c + 1] = P[OB_IPV], P[OB_PROTO]
-    T[i, c + 2], T[i, c + 3], T[i, c + 4], T[i, c + 5] = P[OB_SHI], P[OB_SLO], P[OB_DHI], P[OB_DLO]
-    T[i, c + 6], T[i, c + 7] = P[OB_SPORT], P[OB_DPORT]
-    T[i, F_NPAR] = n + 1
+    c = K_PAR0 + n * PAR_COLS
+    K[i, c], K[i, c + 1] = P[OB_IPV], P[OB_PROTO]
+    K[i, c + 2], K[i, c + 3], K[i, c + 4], K[i, c + 5] = P[OB_SHI], P[OB_SLO], P[OB_DHI], P[OB_DLO]
+    K[i, c + 6], K[i, c + 7] = P[OB_SPORT], P[OB_DPORT]
+    T[i, W_STATE] += np.int64(1) << _NPAR_SHIFT
 
 
 @njit(cache=True)
@@ -394,117 +456,140 @@ def _frag_matches(FR, s, ob):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _observe(T, H, E, FR, C, S, out, out_hist, obs, j, ts, probs):  # type: ignore[no-untyped-def]
-    ob = obs[j]
-    if ob[OB_FRAG] == LATER_FRAGMENT:
-        s = _frag_slot(ob)
-        if FR[s, FR_TS] < 0 or not _frag_matches(FR, s, ob) or ts - FR[s, FR_TS] > FRAG_LIFETIME_US:
-            probs[P_ORPHAN] += 1
-            return
-        ob[OB_PROTO] = FR[s, FR_PROTO]  # the transport protocol the first fragment showed
-        ob[OB_SPORT] = FR[s, FR_SPORT]
-        ob[OB_DPORT] = FR[s, FR_DPORT]
-    elif ob[OB_FRAG] == FIRST_FRAGMENT:
-        s = _frag_slot(ob)
+def _fragment(FR, ob, ts, probs):  # type: ignore[no-untyped-def]
+    """Remember a first fragment's ports; give a later one its ports. False: an orphan."""
+    s = _frag_slot(ob)
+    if ob[OB_FRAG] == FIRST_FRAGMENT:
         FR[s, FR_TS] = ts
         FR[s, FR_IPV], FR[s, FR_SHI], FR[s, FR_SLO] = ob[OB_IPV], ob[OB_SHI], ob[OB_SLO]
         FR[s, FR_DHI], FR[s, FR_DLO], FR[s, FR_PROTO] = ob[OB_DHI], ob[OB_DLO], ob[OB_PROTO]
         FR[s, FR_ID], FR[s, FR_SPORT], FR[s, FR_DPORT] = ob[OB_FRAGID], ob[OB_SPORT], ob[OB_DPORT]
+        return True
+    if FR[s, FR_TS] < 0 or not _frag_matches(FR, s, ob) or ts - FR[s, FR_TS] > FRAG_LIFETIME_US:
+        probs[P_ORPHAN] += 1
+        return False
+    ob[OB_PROTO] = FR[s, FR_PROTO]  # the transport protocol the first fragment showed
+    ob[OB_SPORT] = FR[s, FR_SPORT]
+    ob[OB_DPORT] = FR[s, FR_DPORT]
+    return True
 
+
+@njit(cache=True, inline="always")
+def _observe(T, K, FR, C, S, out, out_hist, obs, j, ts, probs):  # type: ignore[no-untyped-def]
+    ob = obs[j]
+    if ob[OB_FRAG] != 0 and not _fragment(FR, ob, ts, probs):
+        return
     mask = T.shape[0] - 1
-    h = _key_hash(ob[OB_CTX0], ob[OB_CTX1], ob[OB_IPV], ob[OB_PROTO],
-                  ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT], ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT])
+    h = _key_hash(ob)
     i, d = _find(T, mask, h, ob)
     if d >= 0:
         syn_only = ob[OB_PROTO] == 6 and (ob[OB_FLAGS] & 0x12) == 0x02 and ob[OB_FRAG] != LATER_FRAGMENT
         reason = _over(T, i, ts, C)
-        if reason < 0 and T[i, F_CLOSED] >= 0 and syn_only:
+        if reason < 0 and T[i, W_CLOSED] >= 0 and syn_only:
             reason = R_TCP_END  # the ports are being reused for a new connection
         if reason >= 0:
-            _export(T, H, i, reason, out, out_hist, S)
-            _delete(T, H, E, mask, i)
-            S[S_LIVE] -= 1
+            _end(T, K, mask, i, reason, out, out_hist, S)
             d = -1
-        elif ts - T[i, F_START] >= C[C_ACTIVE]:
-            _export(T, H, i, R_ACTIVE, out, out_hist, S)
-            _reset(T, H, i, ob, ts)
+        elif ts - T[i, W_START] >= C[C_ACTIVE]:
+            _export(T, K, i, R_ACTIVE, out, out_hist, S)
+            _reset(T, K, i, ob, ts)
     if d < 0:
         if S[S_LIVE] >= C[C_MAX_FLOWS]:
-            sweep(T, H, E, ts, C, S, out, out_hist)
+            sweep(T, K, ts, C, S, out, out_hist)
             if S[S_LIVE] >= C[C_MAX_FLOWS]:
-                _evict(T, H, E, C, S, out, out_hist)
-        i, d = _find(T, mask, h, ob)
-        d = _insert(T, H, i, h, ob, ts)
+                _evict(T, K, C, S, out, out_hist)
+            i, d = _find(T, mask, h, ob)
+        d = _insert(T, K, i, h, ob, ts)
         S[S_LIVE] += 1
-    _count(T, H, i, d, ob, ts)
-    expiry = T[i, F_LAST] + _idle_us(C, T[i, F_PROTO])
-    if T[i, F_CLOSED] >= 0:
-        expiry = min(expiry, T[i, F_CLOSED] + C[C_DELAY])
-    E[i] = expiry
+    _count(T, K, i, d, ob, ts)
     p = ob[OB_PARENT]
     if p >= 0:
-        _add_parent(T, i, obs[p])
+        _add_parent(T, K, i, obs[p])
 
 
 @njit(cache=True)
-def run_packets(data, offsets, caplens, tss, linktypes, i0, T, H, E, FR, C, S, out, out_hist, obs, probs):  # type: ignore[no-untyped-def]
-    """Packets ``i0..`` through decoder and table; stops early to let Python flush or grow."""
+def _decode_ahead(data, offsets, caplens, linktypes, i, m, T, obs, counts, chunk_probs):  # type: ignore[no-untyped-def]
+    """Decode packets ``i..i+m`` and prefetch the hot rows their flows will need."""
+    mask = T.shape[0] - 1
+    n = offsets.shape[0]
+    for c in range(m):
+        if i + c + PACKETS_AHEAD < n:  # the headers of a packet a little further on
+            prefetch_byte(data, offsets[i + c + PACKETS_AHEAD])  # type: ignore[call-arg]
+        chunk_probs[c, :] = 0
+        k = decode_packet(data, offsets[i + c], caplens[i + c], linktypes[i + c], obs[c], chunk_probs[c])
+        counts[c] = k
+        for j in range(k):
+            ob = obs[c, j]
+            if ob[OB_FRAG] != LATER_FRAGMENT:
+                slot = _key_hash(ob) & mask
+                prefetch(T, slot, 0)  # type: ignore[call-arg]
+                prefetch(T, slot, W_COLS - 1)  # a row: two cache lines
+
+
+@njit(cache=True)
+def run_packets(data, offsets, caplens, tss, linktypes, i0, T, K, FR, C, S, out, out_hist, obs, probs):  # type: ignore[no-untyped-def]
+    """Packets ``i0..`` through decoder and table; stops early to let Python flush or grow.
+
+    Packets are decoded a chunk ahead of the table so that the rows they need are already
+    on their way from memory; decoding has no state, so a stop mid-chunk loses nothing.
+    """
     n = offsets.shape[0]
     out_cap = out.shape[0]
     grow_at = T.shape[0] // 2
+    chunk = obs.shape[0]
+    counts = np.zeros(chunk, dtype=np.int64)
+    chunk_probs = np.zeros((chunk, probs.shape[0]), dtype=np.int64)
     i = i0
     while i < n:
-        ts = tss[i]
-        live = S[S_LIVE]
-        need = MAX_OBS
-        # A sweep visits every slot: at most once a second of packet time, and then only
-        # after enough packets to pay for it (or 10 s), so its cost per packet stays small.
-        sweep_due = ts >= S[S_NEXT_SWEEP] and (
-            (S[S_PACKETS] - S[S_SWEPT_AT]) * 8 >= T.shape[0] or ts >= S[S_NEXT_SWEEP] + SWEEP_AT_MOST_US
-        )
-        if sweep_due or live + MAX_OBS >= C[C_MAX_FLOWS]:
-            need += live
-        if out_cap - S[S_OUT] < need:
-            S[S_NEED] = need
-            return i, NEED_FLUSH
-        if live + MAX_OBS > grow_at and grow_at < C[C_MAX_FLOWS]:
-            return i, NEED_GROW
-        if sweep_due:
-            sweep(T, H, E, ts, C, S, out, out_hist)
-            S[S_NEXT_SWEEP] = ts + SWEEP_EVERY_US
-            S[S_SWEPT_AT] = S[S_PACKETS]
-        if ts > S[S_LAST_TS]:
-            S[S_LAST_TS] = ts
-        S[S_PACKETS] += 1
-        k = decode_packet(data, offsets[i], caplens[i], linktypes[i], obs, probs)
-        for j in range(k):
-            _observe(T, H, E, FR, C, S, out, out_hist, obs, j, ts, probs)
-        i += 1
+        m = min(chunk, n - i)
+        _decode_ahead(data, offsets, caplens, linktypes, i, m, T, obs, counts, chunk_probs)
+        for c in range(m):
+            ts = tss[i]
+            live = S[S_LIVE]
+            need = MAX_OBS
+            # A sweep visits every slot: at most once a second of packet time, and then only
+            # after enough packets to pay for it (or 10 s), so its cost per packet stays small.
+            sweep_due = ts >= S[S_NEXT_SWEEP] and (
+                (S[S_PACKETS] - S[S_SWEPT_AT]) * 8 >= T.shape[0] or ts >= S[S_NEXT_SWEEP] + SWEEP_AT_MOST_US
+            )
+            if sweep_due or live + MAX_OBS >= C[C_MAX_FLOWS]:
+                need += live
+            if out_cap - S[S_OUT] < need:
+                S[S_NEED] = need
+                return i, NEED_FLUSH
+            if live + MAX_OBS > grow_at and grow_at < C[C_MAX_FLOWS]:
+                return i, NEED_GROW
+            if sweep_due:
+                sweep(T, K, ts, C, S, out, out_hist)
+                S[S_NEXT_SWEEP] = ts + SWEEP_EVERY_US
+                S[S_SWEPT_AT] = S[S_PACKETS]
+            if ts > S[S_LAST_TS]:
+                S[S_LAST_TS] = ts
+            S[S_PACKETS] += 1
+            probs += chunk_probs[c]
+            packet_obs = obs[c]
+            for j in range(counts[c]):
+                _observe(T, K, FR, C, S, out, out_hist, packet_obs, j, ts, probs)
+            i += 1
     return i, DONE
 
 
 @njit(cache=True)
-def rehash(T, H, E, T2, H2, E2):  # type: ignore[no-untyped-def]
+def rehash(T, K, T2, K2):  # type: ignore[no-untyped-def]
     """Move every flow of ``T`` into the larger empty table ``T2``."""
     mask = T2.shape[0] - 1
     for i in range(T.shape[0]):
-        if T[i, F_USED]:
-            j = T[i, F_HASH] & mask
-            while T2[j, F_USED]:
+        if T[i, W_HASH]:
+            j = T[i, W_HASH] & mask
+            while T2[j, W_HASH]:
                 j = (j + 1) & mask
             T2[j, :] = T[i, :]
-            H2[j, :] = H[i, :]
-            E2[j] = E[i]
+            K2[j, :] = K[i, :]
 
 
 def new_obs() -> np.ndarray:
-    """The decoder's scratch rows."""
-    return np.zeros((MAX_OBS, OB_COLS), dtype=np.int64)
-
-
-def new_expiry(slots: int) -> np.ndarray:
-    """When each slot's flow will be over; empty slots never."""
-    return np.full(slots, NEVER, dtype=np.int64)
+    """The decoder's scratch rows: a chunk of packets, each up to MAX_OBS observations."""
+    return np.zeros((DECODE_AHEAD, MAX_OBS, OB_COLS), dtype=np.int64)
 
 
 def new_fragments() -> np.ndarray:

@@ -12,23 +12,21 @@ import socket
 from dataclasses import replace
 
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import (
-    ICMPv6Unknown,
     IPv6,
     IPv6ExtHdrDestOpt,
     IPv6ExtHdrFragment,
     IPv6ExtHdrHopByHop,
     IPv6ExtHdrRouting,
 )
-from scapy.layers.ipsec import AH
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1Q, Ether
-from scapy.layers.ppp import PPP, PPPoE
+from scapy.layers.ppp import PPPoE
 from scapy.layers.sctp import SCTP
 
 from collectors._communityid import icmp_ports
 from collectors._pyflows import Observation
-from collectors._scapy_layers import Context, DecodeProblem, IPv6GenericExtHdr, dissect
+from collectors._scapy_layers import Context, DecodeProblem, IcmpHeader, IPv6GenericExtHdr, PppProtocol, dissect
 from collectors._scapy_tunnels import TunnelWalk
 
 FRAGMENT_KEEP_US = 30_000_000
@@ -153,7 +151,7 @@ class _Walk(TunnelWalk):
     def pppoe(self, data: bytes, ctx: Context) -> None:
         self.need(data, 8)
         _, rest = dissect(PPPoE, data)
-        ppp, rest = dissect(PPP, rest)
+        ppp, rest = dissect(PppProtocol, rest)
         if ppp.proto == 0x0021:
             self.ipv4(rest, ctx)
         elif ppp.proto == 0x0057:
@@ -207,9 +205,9 @@ class _Walk(TunnelWalk):
                 if non_first:
                     payload, remaining, proto = b"", remaining - size, nxt
                     break
-            elif proto == 51:
-                ah, _ = dissect(AH, payload)
-                size, nxt = (ah.payloadlen + 2) * 4, ah.nh
+            elif proto == 51:  # AH starts like any extension header, its length in 4-byte units
+                ah, _ = dissect(IPv6GenericExtHdr, payload)
+                size, nxt = (ah.len + 2) * 4, ah.nh
             else:
                 ext, _ = dissect(IPV6_EXT.get(proto, IPv6GenericExtHdr), payload)
                 size, nxt = (ext.len + 1) * 8, ext.nh
@@ -264,7 +262,7 @@ class _Walk(TunnelWalk):
             return udp.sport, udp.dport, 0, max(0, l4_len - 8), data[8:]
         if proto in (1, 58):
             self.need(data, 8)
-            icmp, _ = dissect(ICMP if proto == 1 else ICMPv6Unknown, data)
+            icmp, _ = dissect(IcmpHeader, data)
             sport, dport, _ = icmp_ports(proto, icmp.type, icmp.code)
             return sport, dport, 0, max(0, l4_len - 8), b""
         if proto == 132:

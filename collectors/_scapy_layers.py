@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from scapy.fields import BitField, ByteField, IntField, ShortField, StrLenField
+from scapy.fields import BitField, ByteField, IntField, ShortField, StrLenField, X3BytesField
 from scapy.packet import Packet, Raw
 
 
@@ -46,6 +46,38 @@ class GtpMandatory(Packet):
         ShortField("length", 0),
         IntField("teid", 0),
     ]
+
+
+class VxlanHeader(Packet):
+    """VXLAN as RFC 7348 lays it out. scapy's VXLAN reads G and P flag layouts that cannot
+    both hold (a header with both flags set does not dissect); only I and the VNI matter here.
+    """
+
+    name = "VXLAN"
+    fields_desc: ClassVar[list[Any]] = [
+        ByteField("flags", 0x08),
+        X3BytesField("reserved1", 0),
+        X3BytesField("vni", 0),
+        ByteField("reserved2", 0),
+    ]
+
+
+class IcmpHeader(Packet):
+    """The 4 bytes every ICMP and ICMPv6 message starts with. scapy's ICMP reads further fields
+    by type (20 bytes for a timestamp), but the contract's minimum is 8 bytes for any type.
+    """
+
+    name = "ICMP header"
+    fields_desc: ClassVar[list[Any]] = [ByteField("type", 8), ByteField("code", 0), ShortField("chksum", 0)]
+
+
+class PppProtocol(Packet):
+    """PPPoE's PPP protocol field: always two bytes. scapy's PPP also reads a compressed one-byte
+    field (an odd first byte) and an HDLC address and control (0xff first), which PPPoE does not carry.
+    """
+
+    name = "PPP protocol"
+    fields_desc: ClassVar[list[Any]] = [ShortField("proto", 0x0021)]
 
 
 class LoopNetworkOrder(Packet):

@@ -15,7 +15,6 @@ from scapy.contrib.geneve import GENEVE
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import GRE
-from scapy.layers.vxlan import VXLAN
 
 from collectors._scapy_layers import (
     Context,
@@ -24,6 +23,7 @@ from collectors._scapy_layers import (
     GtpMandatory,
     TeredoAuth,
     TeredoOrigin,
+    VxlanHeader,
     dissect,
 )
 
@@ -119,7 +119,7 @@ class TunnelWalk:
     def udp_tunnel(self, sport: int, dport: int, data: bytes, ctx: Context) -> None:
         """The first UDP tunnel (in the contract's table order) whose header is recognised."""
         if dport == VXLAN_PORT and len(data) >= 8:
-            vxlan, _ = dissect(VXLAN, data[:8])
+            vxlan, _ = dissect(VxlanHeader, data[:8])
             if int(vxlan.flags) & 0x08:  # the I flag: the VNI is valid
                 self.inside(self.ether, data[8:], self.enter(ctx, f"vxlan:{vxlan.vni}"))
                 return
