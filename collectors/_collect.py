@@ -105,7 +105,7 @@ class Collector:
         follow: bool = False,
         bpf: str | None = None,
         state: Path | None = None,
-        batch_size: int = 262_144,
+        batch_size: int = 65_536,
         progress: Progress | None = None,
     ) -> None:
         self.engine = engine

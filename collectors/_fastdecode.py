@@ -406,6 +406,9 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     state = _ETHER
                 if not claimed and dport == 6081 and end - p >= 8 and (b[p] >> 6) == 0:
                     claimed = True
+                    if depth >= MAX_DEPTH:
+                        probs[P_TOO_DEEP] += 1
+                        return n + 1
                     inner = _u16(b, p + 2)
                     vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
                     pos = p + 8 + np.int64(b[p] & 0x3F) * 4
@@ -423,6 +426,9 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                         and (b[p] & 0x10):
                     claimed = True  # GTPv1-U; only a G-PDU carries a packet
                     if b[p + 1] == 255:
+                        if depth >= MAX_DEPTH:
+                            probs[P_TOO_DEEP] += 1
+                            return n + 1
                         gflags = b[p]
                         q = p + 8
                         ok = True
@@ -478,6 +484,9 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             elif proto == 47 and frag == NOT_FRAGMENT:
                 # version 0 only; a routing bit, another version, an unknown payload or a
                 # short header is a GRE packet we cannot look into
+                if depth >= MAX_DEPTH:  # too deep is decided before the tunnel's header is read
+                    probs[P_TOO_DEEP] += 1
+                    return n + 1
                 gflags = _u16(b, l4) if avail >= 4 else 0xFFFF
                 inner = _u16(b, l4 + 2) if avail >= 4 else 0
                 q = l4 + 4

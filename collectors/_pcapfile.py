@@ -332,18 +332,20 @@ class FileSource:
         """Batches of at most ``batch_size`` packets; the last one has ``last_of_origin`` set."""
         if batch_size < 1:
             raise ConfigError(f"must be positive, not {batch_size}", field="batch_size")
-        data = self._map()
+        mapped, data = self._map()
         walk = _NgWalk(self, data) if self._pcapng else _PcapWalk(self, data)
         pending: PacketBatch | None = None
+        released = 0
         for batch in walk.run(batch_size):
             if pending is not None:
                 yield pending
+                released = _release(mapped, released, int(batch.record_offset[0]))
             if self._stopped:
                 return
             pending = batch
         yield replace(pending if pending is not None else _empty_batch(self.origin, data), last_of_origin=True)
 
-    def _map(self) -> npt.NDArray[np.uint8]:
+    def _map(self) -> tuple[mmap.mmap, npt.NDArray[np.uint8]]:
         try:
             with self.path.open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -352,13 +354,27 @@ class FileSource:
                 mapped = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
         except OSError as exc:
             raise CaptureError(f"cannot map: {exc.strerror or exc}", path=self.path) from exc
-        return np.frombuffer(mapped, dtype=np.uint8)
+        return mapped, np.frombuffer(mapped, dtype=np.uint8)
 
     def _problem(self, offset: int, message: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(CaptureError(message, path=self.path, offset=offset))
         elif len(self.problems) == _MAX_PROBLEMS:
             self.problems.append(CaptureError("too many problems; further ones are not listed", path=self.path))
+
+
+def _release(mapped: mmap.mmap, released: int, upto: int) -> int:
+    """Drop the pages of packets already handed out from this process's memory.
+
+    They stay in the page cache, and a batch still held by someone reads them back on
+    access, so this only keeps a big file's mapping from counting whole against the
+    collector's resident memory.
+    """
+    upto -= upto % mmap.PAGESIZE
+    if upto > released and hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED, released, upto - released)
+        return upto
+    return released
 
 
 def _skipped(start: int, found: int, end: int) -> str:

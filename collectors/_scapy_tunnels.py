@@ -89,11 +89,11 @@ class TunnelWalk:
     # --- GRE and ERSPAN -----------------------------------------------------------
 
     def gre(self, data: bytes, ctx: Context) -> None:
+        ctx = self.enter(ctx, "gre")  # too deep is decided before the header is read
         self.need(data, 4)
         gre, rest = dissect(GRE, data)  # the C, K and S fields are scapy's conditional fields
         if gre.version != 0 or gre.routing_present:
             raise DecodeProblem("bad_tunnel")
-        ctx = self.enter(ctx, "gre")
         if gre.proto in (0x0800, 0x86DD, 0x8847, 0x8848):
             self.ethertype(gre.proto, rest, ctx)
         elif gre.proto == 0x6558:
@@ -101,16 +101,18 @@ class TunnelWalk:
         elif gre.proto == 0x88BE and not gre.seqnum_present:  # ERSPAN type I: no header
             self.ether(rest, self.enter(ctx, "erspan"))
         elif gre.proto == 0x88BE:
+            ctx = self.enter(ctx, "erspan")
             self.need(rest, 8)
             _, rest = dissect(ERSPAN_II, rest)
-            self.ether(rest, self.enter(ctx, "erspan"))
+            self.ether(rest, ctx)
         elif gre.proto == 0x22EB:
+            ctx = self.enter(ctx, "erspan")
             self.need(rest, 12)
             erspan, rest = dissect(ERSPAN_III, rest)
             if erspan.o:
                 self.need(rest, 8)
                 _, rest = dissect(ERSPAN_PlatformSpecific, rest)
-            self.ether(rest, self.enter(ctx, "erspan"))
+            self.ether(rest, ctx)
         else:
             raise DecodeProblem("bad_tunnel")
 
