@@ -166,3 +166,25 @@ def test_sigterm_stops_a_following_run_and_keeps_its_state(tmp_path: Path) -> No
     _, err = running.communicate(timeout=30)
     assert running.returncode == 0, err
     assert "stopped" in err and out.exists()
+
+
+@pytest.mark.live
+def test_live_loopback_with_a_bpf_filter(tmp_path: Path) -> None:
+    import socket
+
+    out = tmp_path / "flows.jsonl"
+    running = subprocess.Popen([sys.executable, "-m", "metagate", "collect", "lo", "--bpf", "udp port 45680",
+                                "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # the capture is open once the interpreter and libpcap are up
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(5):
+            sender.sendto(b"hello", ("127.0.0.1", 45680))
+            sender.sendto(b"filtered", ("127.0.0.1", 45681))
+            time.sleep(0.05)
+    time.sleep(1)
+    running.send_signal(signal.SIGTERM)
+    _, err = running.communicate(timeout=30)
+    assert running.returncode == 0, err
+    flows = _records(out)
+    assert [(f["resp_port"], f["orig_pkts"]) for f in flows] == [(45680, 5)]
+    assert flows[0]["end_reason"] == "eof"
