@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from collectors._communityid import ICMP4_COUNTERPART, ICMP6_COUNTERPART
+
 # Observation columns (int64; addresses are 64-bit halves, IPv4 in the low half).
 OB_IPV, OB_PROTO, OB_SHI, OB_SLO, OB_DHI, OB_DLO, OB_SPORT, OB_DPORT = 0, 1, 2, 3, 4, 5, 6, 7
 OB_IPLEN, OB_FLAGS, OB_PAYLOAD, OB_FRAG, OB_FRAGID, OB_VLAN, OB_IVLAN, OB_NMPLS = 8, 9, 10, 11, 12, 13, 14, 15
@@ -81,39 +83,23 @@ def _push_label(ctx0, ctx1, depth, label):  # type: ignore[no-untyped-def]
     return ctx0, ctx1 | label
 
 
-@njit(cache=True)
+def _counterparts(table: dict[int, int]) -> np.ndarray:
+    """ICMP type -> its request/reply counterpart, -1 for one-way types."""
+    out = np.full(256, -1, dtype=np.int64)
+    for icmp_type, counterpart in table.items():
+        out[icmp_type] = counterpart
+    return out
+
+
+_ICMP4_COUNTERPART = _counterparts(ICMP4_COUNTERPART)
+_ICMP6_COUNTERPART = _counterparts(ICMP6_COUNTERPART)
+
+
+@njit(cache=True, inline="always")
 def _icmp_ports(proto, icmp_type, code):  # type: ignore[no-untyped-def]
-    """Zeek's / Community ID's mapping of ICMP type and code to ports."""
-    cp = -1
-    if proto == 1:
-        if icmp_type == 8:
-            cp = 0
-        elif icmp_type == 0:
-            cp = 8
-        elif icmp_type == 13:
-            cp = 14
-        elif icmp_type == 14:
-            cp = 13
-        elif icmp_type == 15:
-            cp = 16
-        elif icmp_type == 16:
-            cp = 15
-        elif icmp_type == 10:
-            cp = 9
-        elif icmp_type == 9:
-            cp = 10
-        elif icmp_type == 17:
-            cp = 18
-        elif icmp_type == 18:
-            cp = 17
-    else:
-        if icmp_type in (128, 130, 133, 135, 139, 144):
-            cp = icmp_type + 1
-        elif icmp_type in (129, 131, 134, 136, 140, 145):
-            cp = icmp_type - 1
-    if cp < 0:
-        return icmp_type, code
-    return icmp_type, cp
+    """Zeek's / Community ID's mapping of ICMP type and code to ports (_communityid.py)."""
+    cp = _ICMP4_COUNTERPART[icmp_type] if proto == 1 else _ICMP6_COUNTERPART[icmp_type]
+    return (icmp_type, code) if cp < 0 else (icmp_type, cp)
 
 
 @njit(cache=True, inline="always")
@@ -280,7 +266,6 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             if n >= MAX_OBS:
                 probs[P_TOO_DEEP] += 1
                 return n
-            row = obs[n]
             ip_start = pos
             frag = NOT_FRAGMENT
             fragid = np.int64(0)
@@ -304,11 +289,11 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     frag = FIRST_FRAGMENT
                 proto = np.int64(b[pos + 9])
                 fragid = _u16(b, pos + 4) | (proto << 32)
-                row[OB_IPV] = 4
-                row[OB_SHI] = 0
-                row[OB_SLO] = _u32(b, pos + 12)
-                row[OB_DHI] = 0
-                row[OB_DLO] = _u32(b, pos + 16)
+                obs[n, OB_IPV] = 4
+                obs[n, OB_SHI] = 0
+                obs[n, OB_SLO] = _u32(b, pos + 12)
+                obs[n, OB_DHI] = 0
+                obs[n, OB_DLO] = _u32(b, pos + 16)
                 iplen = total
                 l4 = pos + ihl
                 end = min(end, pos + iplen)  # what follows the IP length is not this packet's
@@ -321,11 +306,11 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     return n
                 iplen = 40 + _u16(b, pos + 4)
                 proto = np.int64(b[pos + 6])
-                row[OB_IPV] = 6
-                row[OB_SHI] = _u64(b, pos + 8)
-                row[OB_SLO] = _u64(b, pos + 16)
-                row[OB_DHI] = _u64(b, pos + 24)
-                row[OB_DLO] = _u64(b, pos + 32)
+                obs[n, OB_IPV] = 6
+                obs[n, OB_SHI] = _u64(b, pos + 8)
+                obs[n, OB_SLO] = _u64(b, pos + 16)
+                obs[n, OB_DHI] = _u64(b, pos + 24)
+                obs[n, OB_DLO] = _u64(b, pos + 32)
                 l4 = pos + 40
                 end = min(end, pos + iplen)  # what follows the IP length is not this packet's
                 while proto == 0 or proto == 43 or proto == 60 or proto == 135 or proto == 139 \
@@ -353,24 +338,24 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                         return n
                     proto = nxt
             ip_end = ip_start + iplen  # by the header's length, not the captured length
-            row[OB_PROTO] = proto
-            row[OB_IPLEN] = iplen
-            row[OB_FLAGS] = 0
-            row[OB_PAYLOAD] = 0
-            row[OB_SPORT] = 0
-            row[OB_DPORT] = 0
-            row[OB_FRAG] = frag
-            row[OB_FRAGID] = fragid
-            row[OB_VLAN] = vlan
-            row[OB_IVLAN] = ivlan
-            row[OB_NMPLS] = nmpls
-            row[OB_MPLS0] = m0 if nmpls > 0 else 0
-            row[OB_MPLS0 + 1] = m1 if nmpls > 1 else 0
-            row[OB_MPLS0 + 2] = m2 if nmpls > 2 else 0
-            row[OB_MPLS0 + 3] = m3 if nmpls > 3 else 0
-            row[OB_CTX0] = ctx0
-            row[OB_CTX1] = ctx1
-            row[OB_PARENT] = parent
+            obs[n, OB_PROTO] = proto
+            obs[n, OB_IPLEN] = iplen
+            obs[n, OB_FLAGS] = 0
+            obs[n, OB_PAYLOAD] = 0
+            obs[n, OB_SPORT] = 0
+            obs[n, OB_DPORT] = 0
+            obs[n, OB_FRAG] = frag
+            obs[n, OB_FRAGID] = fragid
+            obs[n, OB_VLAN] = vlan
+            obs[n, OB_IVLAN] = ivlan
+            obs[n, OB_NMPLS] = nmpls
+            obs[n, OB_MPLS0] = m0 if nmpls > 0 else 0
+            obs[n, OB_MPLS0 + 1] = m1 if nmpls > 1 else 0
+            obs[n, OB_MPLS0 + 2] = m2 if nmpls > 2 else 0
+            obs[n, OB_MPLS0 + 3] = m3 if nmpls > 3 else 0
+            obs[n, OB_CTX0] = ctx0
+            obs[n, OB_CTX1] = ctx1
+            obs[n, OB_PARENT] = parent
 
             if frag == LATER_FRAGMENT:
                 return n + 1  # ports come from the first fragment, in the flow stage
@@ -382,19 +367,19 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 if avail < 20:
                     _problem(probs, depth, P_TRUNCATED)
                     return n
-                row[OB_SPORT] = _u16(b, l4)
-                row[OB_DPORT] = _u16(b, l4 + 2)
-                row[OB_FLAGS] = b[l4 + 13]
-                row[OB_PAYLOAD] = max(0, ip_end - l4 - (np.int64(b[l4 + 12]) >> 4) * 4)
+                obs[n, OB_SPORT] = _u16(b, l4)
+                obs[n, OB_DPORT] = _u16(b, l4 + 2)
+                obs[n, OB_FLAGS] = b[l4 + 13]
+                obs[n, OB_PAYLOAD] = max(0, ip_end - l4 - (np.int64(b[l4 + 12]) >> 4) * 4)
             elif proto == 17:
                 if avail < 8:
                     _problem(probs, depth, P_TRUNCATED)
                     return n
                 sport = _u16(b, l4)
                 dport = _u16(b, l4 + 2)
-                row[OB_SPORT] = sport
-                row[OB_DPORT] = dport
-                row[OB_PAYLOAD] = max(0, ip_end - l4 - 8)
+                obs[n, OB_SPORT] = sport
+                obs[n, OB_DPORT] = dport
+                obs[n, OB_PAYLOAD] = max(0, ip_end - l4 - 8)
                 p = l4 + 8
                 # each UDP tunnel in the table's order, until one recognises its header
                 claimed = frag != NOT_FRAGMENT
@@ -469,14 +454,14 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     _problem(probs, depth, P_TRUNCATED)
                     return n
                 sp, dp = _icmp_ports(proto, np.int64(b[l4]), np.int64(b[l4 + 1]))
-                row[OB_SPORT] = sp
-                row[OB_DPORT] = dp
+                obs[n, OB_SPORT] = sp
+                obs[n, OB_DPORT] = dp
             elif proto == 132:
                 if avail < 12:
                     _problem(probs, depth, P_TRUNCATED)
                     return n
-                row[OB_SPORT] = _u16(b, l4)
-                row[OB_DPORT] = _u16(b, l4 + 2)
+                obs[n, OB_SPORT] = _u16(b, l4)
+                obs[n, OB_DPORT] = _u16(b, l4 + 2)
             elif (proto == 4 or proto == 41) and frag == NOT_FRAGMENT:
                 tunnel = T_IPIP
                 pos = l4
