@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 APT_PACKAGES := tshark tcpdump libpcap0.8
+# The fast engine's kernels compiled ahead of time (collectors/_aot.py): about a minute the
+# first time and after a kernel source changes, otherwise a quick check.
+AOT := $(BIN)/python -m collectors._aot
 
 .PHONY: demo test lint bench system-packages clean
 
@@ -34,9 +37,11 @@ system-packages:
 	fi
 
 demo: $(STAMP)
+	$(AOT)
 	$(BIN)/metagate demo
 
 test: $(TEST_STAMP) system-packages
+	$(AOT)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -47,7 +52,8 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP) system-packages
 	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(AOT)
 	$(BIN)/python bench/collect_bench.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info collectors/_fastcore*.so

@@ -2,7 +2,8 @@
 
 Python only allocates, grows and drains; every packet is handled in the compiled
 ``run_packets`` loop (_fastflows.py). Ended flows come back as rows of an int64 matrix and
-are turned into FLOW_SCHEMA columns here, a batch at a time.
+are turned into FLOW_SCHEMA columns here, a batch at a time. The kernels come from the
+ahead-of-time build when it is current, else from numba's JIT (_aot.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pyarrow as pa
 
 from collectors import _memory as memory
 from collectors._config import FlowConfig
-from collectors._fastdecode import PROBLEM_KINDS, chain_labels
-from collectors._fastflows import (
+from collectors._fastkernels import engine_kernels
+from collectors._fastlayout import (
     C_ACTIVE,
     C_COLS,
     C_DELAY,
@@ -67,13 +68,8 @@ from collectors._fastflows import (
     S_OUT,
     S_PACKETS,
     W_COLS,
-    finish_all,
     new_fragments,
-    new_obs,
-    rehash,
-    run_packets,
 )
-from collectors._fasttext import format_flows
 from collectors._packets import PacketBatch
 from collectors._schema import FLOW_SCHEMA
 
@@ -89,11 +85,12 @@ def _address_bytes(version: int, hi: int, lo: int) -> bytes:
 
 
 class FastEngine:
-    """Decoder and flow table compiled with numba; see docs/collectors.md."""
+    """Decoder and flow table compiled with numba (ahead of time or JIT); see docs/collectors.md."""
 
     name = "fast"
 
     def __init__(self, config: FlowConfig | None = None) -> None:
+        self.kernels = engine_kernels()
         self.config = config or FlowConfig()
         self.problems: Counter[str] = Counter()
         cfg = np.zeros(C_COLS, dtype=np.int64)
@@ -112,8 +109,8 @@ class FastEngine:
         self._state[S_LAST_TS] = np.iinfo(np.int64).min
         self._out = np.zeros((_INITIAL_OUT, F_COLS), dtype=np.int64)
         self._out_hist = np.zeros((_INITIAL_OUT, HIST_MAX), dtype=np.uint8)
-        self._obs = new_obs()
-        self._probs = np.zeros(len(PROBLEM_KINDS), dtype=np.int64)
+        self._obs = self.kernels.new_obs()
+        self._probs = np.zeros(len(self.kernels.problem_kinds), dtype=np.int64)
 
     @property
     def packets(self) -> int:
@@ -127,7 +124,7 @@ class FastEngine:
         parts: list[pa.Table] = []
         i = 0
         while True:
-            i, code = run_packets(
+            i, code = self.kernels.run_packets(
                 batch.data, batch.offset, batch.caplen, batch.ts_us, batch.linktype, i,
                 self._table, self._cold, self._frags, self._cfg, self._state,
                 self._out, self._out_hist, self._obs, self._probs,
@@ -146,7 +143,7 @@ class FastEngine:
     def finish(self) -> pa.Table:
         first = self._drain()
         self._ensure_out(self.live_flows + 1)
-        finish_all(self._table, self._cold, self._cfg, self._state, self._out, self._out_hist)
+        self.kernels.finish_all(self._table, self._cold, self._cfg, self._state, self._out, self._out_hist)
         return pa.concat_tables([first, self._drain()])
 
     def snapshot(self) -> bytes:
@@ -165,7 +162,8 @@ class FastEngine:
         self._sync_problems()
 
     def _sync_problems(self) -> None:
-        self.problems = Counter({kind: int(n) for kind, n in zip(PROBLEM_KINDS, self._probs, strict=True) if n})
+        kinds = self.kernels.problem_kinds
+        self.problems = Counter({kind: int(n) for kind, n in zip(kinds, self._probs, strict=True) if n})
 
     def _ensure_out(self, rows: int) -> None:
         if self._out.shape[0] < rows:
@@ -177,7 +175,7 @@ class FastEngine:
         size = self._table.shape[0] * 2
         table = memory.table(size, W_COLS, np.int64)
         cold = memory.table(size, K_COLS, np.int64)
-        rehash(self._table, self._cold, table, cold)
+        self.kernels.rehash(self._table, self._cold, table, cold)
         self._table, self._cold = table, cold
 
     def _drain(self) -> pa.Table:
@@ -205,6 +203,7 @@ def _tunnel_column(rows: np.ndarray) -> pa.Array:
     if tunnelled.size:
         chains = rows[tunnelled][:, [F_CTX0, F_CTX1]]
         unique, inverse = np.unique(chains, axis=0, return_inverse=True)
+        chain_labels = engine_kernels().chain_labels
         names += [chain_labels(int(a), int(b)) for a, b in unique]
         index[tunnelled] = inverse.ravel() + 1
     return pa.DictionaryArray.from_arrays(pa.array(index), pa.array(names, pa.string())).cast(pa.string())
@@ -219,7 +218,7 @@ def rows_to_table(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> pa.Table:
     n = rows.shape[0]
     version = rows[:, F_IPV]
     par = np.ascontiguousarray(rows[:, F_PAR0 : F_PAR0 + 2 * PAR_COLS])
-    addr, addr_off, ids, par_ids, par_off = format_flows(
+    addr, addr_off, ids, par_ids, par_off = engine_kernels().format_flows(
         version, rows[:, F_PROTO], rows[:, F_OHI], rows[:, F_OLO], rows[:, F_OPORT],
         rows[:, F_RHI], rows[:, F_RLO], rows[:, F_RPORT], rows[:, F_NPAR], par,
     )

@@ -9,7 +9,8 @@ backward-shift deletion keeps probe runs short without tombstones.
 
 Ended flows are unpacked into the output matrix (columns ``F_*``) for _fastengine.py. The
 rules are docs/collectors.md's; the plain-Python table in _pyflows.py keeps the same rules
-and the tests hold the two to each other.
+and the tests hold the two to each other. The column numbers and codes are _fastlayout.py's
+(plain Python, shared with the engine and the ahead-of-time build of _aot.py).
 """
 
 from __future__ import annotations
@@ -45,57 +46,108 @@ from collectors._fastdecode import (
     P_ORPHAN,
     decode_packet,
 )
+from collectors._fastlayout import (
+    B_A,
+    B_D,
+    B_F,
+    B_FLIP,
+    B_H,
+    B_R,
+    B_S,
+    C_ACTIVE,
+    C_DELAY,
+    C_IDLE_ICMP,
+    C_IDLE_OTHER,
+    C_IDLE_TCP,
+    C_IDLE_UDP,
+    C_MAX_FLOWS,
+    DECODE_AHEAD,
+    DONE,
+    F_CTX0,
+    F_CTX1,
+    F_HLEN,
+    F_IPV,
+    F_IVLAN,
+    F_LAST,
+    F_MPLS0,
+    F_NMPLS,
+    F_NPAR,
+    F_OBYTES,
+    F_OFLAGS,
+    F_OHI,
+    F_OLO,
+    F_OPKTS,
+    F_OPORT,
+    F_PAR0,
+    F_PROTO,
+    F_RBYTES,
+    F_REASON,
+    F_RFLAGS,
+    F_RHI,
+    F_RLO,
+    F_RPKTS,
+    F_RPORT,
+    F_START,
+    F_STATE,
+    F_VLAN,
+    FR_DHI,
+    FR_DLO,
+    FR_DPORT,
+    FR_ID,
+    FR_IPV,
+    FR_PROTO,
+    FR_SHI,
+    FR_SLO,
+    FR_SPORT,
+    FR_TS,
+    FRAG_LIFETIME_US,
+    FRAG_SLOTS,
+    FRAG_WAYS,
+    HMASK_SHIFT,
+    K_HIST,
+    K_MPLS01,
+    K_MPLS23,
+    K_PAR0,
+    K_TAGS,
+    LETTERS,
+    NEED_FLUSH,
+    NEED_GROW,
+    NPAR_SHIFT,
+    PACKETS_AHEAD,
+    PAR_COLS,
+    R_ACTIVE,
+    R_EOF,
+    R_EVICTED,
+    R_IDLE,
+    R_TCP_END,
+    S_LAST_TS,
+    S_LIVE,
+    S_NEED,
+    S_NEXT_SWEEP,
+    S_OUT,
+    S_PACKETS,
+    S_SWEPT_AT,
+    SWEEP_AT_MOST_US,
+    SWEEP_EVERY_US,
+    W_CLOSED,
+    W_COLS,
+    W_CTX0,
+    W_CTX1,
+    W_HASH,
+    W_KEY,
+    W_LAST,
+    W_OBYTES,
+    W_OHI,
+    W_OLO,
+    W_OPKTS,
+    W_RBYTES,
+    W_RHI,
+    W_RLO,
+    W_RPKTS,
+    W_START,
+    W_STATE,
+)
 from collectors._prefetch import prefetch, prefetch_byte
-
-# Hot row (16 words). W_HASH is 0 for an empty slot (live hashes have bit 62 set).
-W_HASH, W_KEY, W_CTX0, W_CTX1, W_OHI, W_OLO, W_RHI, W_RLO = 0, 1, 2, 3, 4, 5, 6, 7
-W_START, W_LAST, W_CLOSED, W_OPKTS, W_RPKTS, W_OBYTES, W_RBYTES, W_STATE = 8, 9, 10, 11, 12, 13, 14, 15
-W_COLS = 16
-# W_KEY: originator port | responder port << 16 | protocol << 32 | IP version << 40.
-# W_STATE: originator flags | responder flags << 8 | history letter mask << 16 | parents << 29.
-_HMASK_SHIFT, _NPAR_SHIFT = 16, 29
-
-# Cold row.
-K_HIST, K_TAGS, K_MPLS01, K_MPLS23, K_PAR0 = 0, 1, 2, 3, 4  # two parent keys of 8 words: 4..11, 12..19
-PAR_COLS = 8
-K_COLS = 20
-
-# Output row (unpacked), for _fastengine.rows_to_table.
-F_IPV, F_PROTO, F_CTX0, F_CTX1, F_OHI, F_OLO, F_RHI, F_RLO, F_OPORT, F_RPORT = range(10)
-F_START, F_LAST, F_OPKTS, F_RPKTS, F_OBYTES, F_RBYTES, F_OFLAGS, F_RFLAGS = range(10, 18)
-F_HLEN, F_VLAN, F_IVLAN, F_NMPLS, F_MPLS0 = 18, 19, 20, 21, 22  # four labels: 22..25
-F_NPAR, F_PAR0 = 26, 27  # two parent keys: 27..34, 35..42
-F_REASON, F_STATE = 43, 44
-F_COLS = 45
-HIST_MAX = 16
-
-# Config vector.
-C_IDLE_TCP, C_IDLE_UDP, C_IDLE_ICMP, C_IDLE_OTHER, C_ACTIVE, C_DELAY, C_MAX_FLOWS = 0, 1, 2, 3, 4, 5, 6
-C_COLS = 7
-# Scalar state vector.
-S_LIVE, S_NEXT_SWEEP, S_OUT, S_LAST_TS, S_PACKETS, S_NEED, S_SWEPT_AT = 0, 1, 2, 3, 4, 5, 6
-S_COLS = 7
-# Fragment cache (direct mapped), columns.
-FR_TS, FR_IPV, FR_SHI, FR_SLO, FR_DHI, FR_DLO, FR_PROTO, FR_ID, FR_SPORT, FR_DPORT = range(10)
-FR_COLS = 10
-FRAG_SLOTS = 1 << 16
-FRAG_LIFETIME_US = 30_000_000
-SWEEP_EVERY_US = 1_000_000
-SWEEP_AT_MOST_US = 10_000_000
-DECODE_AHEAD = 32
-PACKETS_AHEAD = 8
-
-# Return codes of run_packets.
-DONE, NEED_FLUSH, NEED_GROW = 0, 1, 2
-
-REASONS = ("idle", "active", "tcp_end", "eof", "evicted")
-R_IDLE, R_ACTIVE, R_TCP_END, R_EOF, R_EVICTED = 0, 1, 2, 3, 4
-CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH")
-
-# History letters, by bit: originator S H A D F R, then the responder's, then '^'.
-_LETTERS = np.frombuffer(b"SHADFRshadfr^", dtype=np.uint8).copy()
-B_S, B_H, B_A, B_D, B_F, B_R = 0, 1, 2, 3, 4, 5
-B_FLIP = 12
 
 
 @njit(cache=True, inline="always")
@@ -235,7 +287,7 @@ def _export(T, K, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
     hist = K[i, K_HIST]
     n = 0
     while n < 13 and (hist >> (4 * n)) & 0xF:
-        out_hist[k, n] = _LETTERS[((hist >> (4 * n)) & 0xF) - 1]
+        out_hist[k, n] = LETTERS[((hist >> (4 * n)) & 0xF) - 1]
         n += 1
     row[F_HLEN] = n
     tags = K[i, K_TAGS]
@@ -246,11 +298,11 @@ def _export(T, K, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
     row[F_MPLS0 + 1] = (K[i, K_MPLS01] >> 20) & 0xFFFFF
     row[F_MPLS0 + 2] = K[i, K_MPLS23] & 0xFFFFF
     row[F_MPLS0 + 3] = (K[i, K_MPLS23] >> 20) & 0xFFFFF
-    row[F_NPAR] = (state >> _NPAR_SHIFT) & 0x3
+    row[F_NPAR] = (state >> NPAR_SHIFT) & 0x3
     for c in range(2 * PAR_COLS):
         row[F_PAR0 + c] = K[i, K_PAR0 + c]
     row[F_REASON] = reason
-    row[F_STATE] = _conn_state(proto, (state >> _HMASK_SHIFT) & 0x1FFF, T[i, W_RPKTS])
+    row[F_STATE] = _conn_state(proto, (state >> HMASK_SHIFT) & 0x1FFF, T[i, W_RPKTS])
     S[S_OUT] = k + 1
 
 
@@ -334,7 +386,7 @@ def finish_all(T, K, C, S, out, out_hist):  # type: ignore[no-untyped-def]
 def _letter(T, K, i, bit):  # type: ignore[no-untyped-def]
     """Add a history letter unless the flow has it (the mask is hot, the letters cold)."""
     state = T[i, W_STATE]
-    flag = np.int64(1) << (_HMASK_SHIFT + bit)
+    flag = np.int64(1) << (HMASK_SHIFT + bit)
     if not state & flag:
         T[i, W_STATE] = state | flag
         hist = K[i, K_HIST]
@@ -411,7 +463,7 @@ def _count(T, K, i, d, ob, ts):  # type: ignore[no-untyped-def]
         if rst:
             _letter(T, K, i, base + B_R)
         if T[i, W_CLOSED] < 0:
-            m = T[i, W_STATE] >> _HMASK_SHIFT
+            m = T[i, W_STATE] >> HMASK_SHIFT
             both_fin = (m >> B_F) & 1 and (m >> (6 + B_F)) & 1
             if both_fin or (m >> B_R) & 1 or (m >> (6 + B_R)) & 1:
                 T[i, W_CLOSED] = ts
@@ -422,7 +474,7 @@ def _count(T, K, i, d, ob, ts):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _add_parent(T, K, i, P):  # type: ignore[no-untyped-def]
     """Remember the flow that carried this packet (at most two, the first met)."""
-    n = (T[i, W_STATE] >> _NPAR_SHIFT) & 0x3
+    n = (T[i, W_STATE] >> NPAR_SHIFT) & 0x3
     for k in range(n):
         c = K_PAR0 + k * PAR_COLS
         if K[i, c] != P[OB_IPV] or K[i, c + 1] != P[OB_PROTO]:
@@ -439,14 +491,14 @@ def _add_parent(T, K, i, P):  # type: ignore[no-untyped-def]
     K[i, c], K[i, c + 1] = P[OB_IPV], P[OB_PROTO]
     K[i, c + 2], K[i, c + 3], K[i, c + 4], K[i, c + 5] = P[OB_SHI], P[OB_SLO], P[OB_DHI], P[OB_DLO]
     K[i, c + 6], K[i, c + 7] = P[OB_SPORT], P[OB_DPORT]
-    T[i, W_STATE] += np.int64(1) << _NPAR_SHIFT
+    T[i, W_STATE] += np.int64(1) << NPAR_SHIFT
 
 
 @njit(cache=True)
-def _frag_slot(ob):  # type: ignore[no-untyped-def]
+def _frag_group(ob):  # type: ignore[no-untyped-def]
     # OB_FRAGID holds the identification and the protocol of the key (decoder)
     h = _mix(np.uint64(ob[OB_SLO]) ^ _mix(np.uint64(ob[OB_DLO]) ^ np.uint64(ob[OB_FRAGID])))
-    return np.int64(h & np.uint64(FRAG_SLOTS - 1))
+    return np.int64(h & np.uint64(FRAG_SLOTS - 1)) & ~np.int64(FRAG_WAYS - 1)
 
 
 @njit(cache=True)
@@ -457,21 +509,35 @@ def _frag_matches(FR, s, ob):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def _fragment(FR, ob, ts, probs):  # type: ignore[no-untyped-def]
-    """Remember a first fragment's ports; give a later one its ports. False: an orphan."""
-    s = _frag_slot(ob)
+    """Remember a first fragment's ports; give a later one its ports. False: an orphan.
+
+    The table is bounded (a fragment flood cannot grow it): each key has a group of
+    FRAG_WAYS slots; a new key takes a free or expired slot of its group, else the oldest.
+    """
+    group = _frag_group(ob)
     if ob[OB_FRAG] == FIRST_FRAGMENT:
+        s = group
+        for w in range(FRAG_WAYS):
+            c = group + w
+            if FR[c, FR_TS] < 0 or ts - FR[c, FR_TS] > FRAG_LIFETIME_US or _frag_matches(FR, c, ob):
+                s = c
+                break
+            if FR[c, FR_TS] < FR[s, FR_TS]:
+                s = c
         FR[s, FR_TS] = ts
         FR[s, FR_IPV], FR[s, FR_SHI], FR[s, FR_SLO] = ob[OB_IPV], ob[OB_SHI], ob[OB_SLO]
         FR[s, FR_DHI], FR[s, FR_DLO], FR[s, FR_PROTO] = ob[OB_DHI], ob[OB_DLO], ob[OB_PROTO]
         FR[s, FR_ID], FR[s, FR_SPORT], FR[s, FR_DPORT] = ob[OB_FRAGID], ob[OB_SPORT], ob[OB_DPORT]
         return True
-    if FR[s, FR_TS] < 0 or not _frag_matches(FR, s, ob) or ts - FR[s, FR_TS] > FRAG_LIFETIME_US:
-        probs[P_ORPHAN] += 1
-        return False
-    ob[OB_PROTO] = FR[s, FR_PROTO]  # the transport protocol the first fragment showed
-    ob[OB_SPORT] = FR[s, FR_SPORT]
-    ob[OB_DPORT] = FR[s, FR_DPORT]
-    return True
+    for w in range(FRAG_WAYS):
+        s = group + w
+        if FR[s, FR_TS] >= 0 and ts - FR[s, FR_TS] <= FRAG_LIFETIME_US and _frag_matches(FR, s, ob):
+            ob[OB_PROTO] = FR[s, FR_PROTO]  # the transport protocol the first fragment showed
+            ob[OB_SPORT] = FR[s, FR_SPORT]
+            ob[OB_DPORT] = FR[s, FR_DPORT]
+            return True
+    probs[P_ORPHAN] += 1
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -591,8 +657,3 @@ def new_obs() -> np.ndarray:
     """The decoder's scratch rows: a chunk of packets, each up to MAX_OBS observations."""
     return np.zeros((DECODE_AHEAD, MAX_OBS, OB_COLS), dtype=np.int64)
 
-
-def new_fragments() -> np.ndarray:
-    frags = np.zeros((FRAG_SLOTS, FR_COLS), dtype=np.int64)
-    frags[:, FR_TS] = -1
-    return frags

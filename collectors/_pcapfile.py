@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
+from collectors._fastkernels import kernel
 from collectors._packets import PacketBatch
 from policies import CaptureError, ConfigError, NotACaptureError
 
@@ -50,7 +50,7 @@ _I32 = npt.NDArray[np.int32]
 _IfArrays = tuple[_I32, _I64, _I64, _I64, _I64]
 
 
-@njit(cache=True)
+@kernel
 def _u32(buf: _Bytes, i: int, big: bool) -> int:
     a, b, c, d = np.int64(buf[i]), np.int64(buf[i + 1]), np.int64(buf[i + 2]), np.int64(buf[i + 3])
     if big:
@@ -58,7 +58,7 @@ def _u32(buf: _Bytes, i: int, big: bool) -> int:
     return int(a | (b << 8) | (c << 16) | (d << 24))
 
 
-@njit(cache=True)
+@kernel
 def _u16(buf: _Bytes, i: int, big: bool) -> int:
     a, b = np.int64(buf[i]), np.int64(buf[i + 1])
     if big:
@@ -66,7 +66,7 @@ def _u16(buf: _Bytes, i: int, big: bool) -> int:
     return int(a | (b << 8))
 
 
-@njit(cache=True)
+@kernel
 def _pcap_walk(
     buf: _Bytes,
     pos: int,
@@ -106,7 +106,7 @@ def _pcap_walk(
     return n, pos, _FULL
 
 
-@njit(cache=True)
+@kernel
 def _pcap_plausible(
     buf: _Bytes, p: int, end: int, big: bool, frac_max: int, limit: int, prev_sec: int, have_prev: bool
 ) -> bool:
@@ -122,7 +122,7 @@ def _pcap_plausible(
     return not (have_prev and abs(sec - prev_sec) > _DAY)
 
 
-@njit(cache=True)
+@kernel
 def _pcap_resync(
     buf: _Bytes, start: int, end: int, big: bool, nano: bool, limit: int, prev_sec: int, have_prev: bool
 ) -> int:
@@ -138,7 +138,7 @@ def _pcap_resync(
     return -1
 
 
-@njit(cache=True)
+@kernel
 def _ng_ts(raw: int, shift: int, mul: int, div: int, off: int) -> int:
     if shift >= 0:
         secs = raw >> shift
@@ -151,7 +151,7 @@ def _ng_ts(raw: int, shift: int, mul: int, div: int, off: int) -> int:
     return raw * mul // div + off
 
 
-@njit(cache=True)
+@kernel
 def _ng_walk(
     buf: _Bytes,
     pos: int,
@@ -224,7 +224,7 @@ def _ng_walk(
     return n, pos, _FULL, prev_ts
 
 
-@njit(cache=True)
+@kernel
 def _ng_resync(buf: _Bytes, start: int, end: int, big: bool) -> int:
     """The next 4-aligned offset (from the damaged block) where a known block with a sane length starts, or -1."""
     p = start + 4

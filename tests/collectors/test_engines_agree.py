@@ -175,3 +175,16 @@ HOSTILE = {
 def test_hostile_frames_agree(name: str) -> None:
     linktype, frame = HOSTILE[name]
     _assert_agree([PacketBatch.from_packets([(T0, frame)], linktype=linktype)])
+
+
+def test_fragments_whose_keys_share_a_slot_both_find_their_flow() -> None:
+    # identifications 1 and 6337 hash to the same slot of the fast engine's fragment table
+    frames = []
+    for k, (ident, sport) in enumerate([(1, 1111), (6337, 2222)]):
+        first = IP(src="192.0.2.1", dst="192.0.2.2", id=ident, flags="MF") / UDP(sport=sport, dport=53) / Raw(b"q" * 16)
+        frames.append((T0 + k, bytes(_ether() / first)))
+    for k, ident in enumerate([1, 6337]):
+        later = IP(src="192.0.2.1", dst="192.0.2.2", id=ident, frag=3, proto=17) / Raw(b"r" * 16)
+        frames.append((T0 + 2 + k, bytes(_ether() / later)))
+    flows = _assert_agree([PacketBatch.from_packets(frames)])
+    assert sorted(flows["orig_pkts"].to_pylist()) == [2, 2]

@@ -1,0 +1,118 @@
+"""Build the fast engine's kernels ahead of time: ``python -m collectors._aot [--force]``.
+
+numba.pycc compiles the kernels of _fastkernels.KERNELS, with their signatures, into one
+extension module beside the sources (``collectors/_fastcore*.so``, git-ignored) and embeds
+the hash of the kernel sources (_fastkernels.SOURCES); _fastkernels uses the build only
+while that hash is current. Nothing imports this module at run time.
+
+The compile runs in a child process with ``METAGATE_JIT=1``, where the kernels are numba
+functions. It is skipped when the build is current (``--force`` rebuilds); the new module
+replaces the old one by a rename, so running processes keep theirs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from collectors._fastkernels import JIT_ENV, KERNELS, MODULE, current_build, jit_forced, source_hash
+
+_HERE = Path(__file__).resolve().parent
+
+
+def built_path() -> Path | None:
+    found = sorted(_HERE.glob(f"{MODULE}.*.so")) + sorted(_HERE.glob(f"{MODULE}.*.pyd"))
+    return found[0] if found else None
+
+
+def mirror_problems() -> list[str]:
+    """Where _fastlayout.py's copies of the decoder's constants disagree with _fastdecode.py."""
+    from collectors import _fastdecode as decode
+    from collectors import _fastlayout as layout
+
+    problems = [f"{name}: {getattr(layout, name)!r} != {getattr(decode, name)!r}"
+                for name in ("MAX_OBS", "OB_COLS", "PROBLEM_KINDS", "TUNNEL_NAMES")
+                if getattr(layout, name) != getattr(decode, name)]
+    for code in decode.TUNNEL_NAMES:
+        for ctx0, ctx1 in (((code << 24 | 7) << 32, 0), (code << 24 | 100, (code << 24) << 32 | code << 24 | 5)):
+            if layout.chain_labels(ctx0, ctx1) != decode.chain_labels(ctx0, ctx1):
+                problems.append(f"chain_labels({ctx0:#x}, {ctx1:#x})")
+    return problems
+
+
+def _numba_type(spec: Any) -> Any:
+    types: Any = importlib.import_module("numba.core.types")
+    if isinstance(spec, str):
+        return getattr(types, spec)
+    return types.Array(getattr(types, spec.dtype), spec.ndim, spec.layout, readonly=spec.readonly)
+
+
+def _build() -> int:
+    """Compile every kernel into the extension module (in a process where the JIT is forced)."""
+    import warnings
+
+    from numba.core import types
+    from numba.core.errors import NumbaPendingDeprecationWarning
+
+    before = source_hash()
+    problems = mirror_problems()
+    if problems:
+        print("collectors/_fastlayout.py disagrees with _fastdecode.py: " + "; ".join(problems), file=sys.stderr)
+        return 1
+    with warnings.catch_warnings():  # pycc is pending deprecation in numba (still shipped in 0.68)
+        warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
+        pycc: Any = importlib.import_module("numba.pycc")
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="metagate-aot-") as tmp:
+        cc = pycc.CC(MODULE)
+        cc.output_dir = tmp
+        cc.verbose = False  # generic x86-64 code: measured as fast as the JIT's host-tuned code here
+        for name, spec in KERNELS.items():
+            dispatcher = getattr(importlib.import_module(f"collectors.{spec.module}"), name)
+            returns = eval(spec.returns, {}, vars(types))
+            cc.export(name, returns(*(_numba_type(a) for a in spec.args)))(dispatcher.py_func)
+        cc.export("source_hash", types.int64())(_constant(before))
+        cc.compile()
+        if source_hash() != before:
+            print("the kernel sources changed during the build; run it again", file=sys.stderr)
+            return 1
+        [output] = Path(tmp).glob(f"{MODULE}.*")
+        old = built_path()
+        os.replace(output, _HERE / output.name)  # a running process keeps the old file's pages
+        if old is not None and old.name != output.name:
+            old.unlink()
+    print(f"built collectors/{output.name} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _constant(value: int) -> Callable[[], int]:
+    def source_hash() -> int:
+        return value
+
+    return source_hash
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--compile" in args:  # the child
+        if not jit_forced():
+            print(f"--compile needs {JIT_ENV}=1", file=sys.stderr)
+            return 2
+        return _build()
+    if "--force" not in args and current_build() is not None:
+        print("collectors/_fastcore: up to date")
+        return 0
+    print("collectors/_fastcore: compiling the fast engine's kernels ahead of time (a minute or two)")
+    return subprocess.call([sys.executable, "-m", "collectors._aot", "--compile"], env={**os.environ, JIT_ENV: "1"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
