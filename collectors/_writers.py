@@ -21,7 +21,8 @@ Encodings (every format writes the FLOW_SCHEMA columns, in its order, unless sai
   * ``#open`` / ``#close`` are wall-clock times in local time, like Zeek's.
 
 Files are written under ``NAME.partial`` and renamed to ``NAME`` by :meth:`FlowWriter.close`, so
-a run that dies never leaves a file that looks complete. ``path`` ``None`` or ``"-"`` is stdout.
+a run that dies never leaves a file that looks complete. ``path`` ``None`` or ``"-"`` is stdout; an
+existing path that is no regular file (``/dev/null``, a FIFO) is written directly, never renamed over.
 
 Resuming (the capture-ring checkpoint): :meth:`FlowWriter.position` is the byte size of the
 output at the last :meth:`FlowWriter.flush`. After a crash, :func:`truncate_to` cuts the
@@ -72,6 +73,8 @@ def truncate_to(path: str | Path, size: int) -> None:
     """Cut the output for ``path`` (its ``.partial`` if a run left one) back to ``size`` bytes."""
     partial = partial_path(path)
     target = partial if partial.exists() else Path(path)
+    if not target.is_file():
+        return  # a device or a pipe keeps nothing to cut back
     with target.open("r+b") as fh:
         fh.truncate(size)
 
@@ -134,9 +137,16 @@ class FlowWriter:
         self._written = 0
         self._flushed = 0
         self._closed = False
+        self._direct = False
         if self.path is None:
             sys.stdout.flush()
             self._fh = sys.stdout.buffer
+            self._start(existing=b"")
+            return
+        if self.path.exists() and not self.path.is_file():
+            # a device or a pipe (/dev/null, a FIFO): written as it is, never replaced by a rename
+            self._direct = True
+            self._fh = self.path.open("wb")
             self._start(existing=b"")
             return
         partial = partial_path(self.path)
@@ -182,7 +192,7 @@ class FlowWriter:
     def flush(self) -> None:
         """Push everything written so far to the output (and the disk, for files)."""
         self._fh.flush()
-        if self.path is not None:
+        if self.path is not None and not self._direct:
             os.fsync(self._fh.fileno())
         self._flushed = self._written
 
@@ -199,7 +209,8 @@ class FlowWriter:
         self.flush()
         if self.path is not None:
             self._fh.close()
-            partial_path(self.path).replace(self.path)
+            if not self._direct:
+                partial_path(self.path).replace(self.path)
 
     def abort(self) -> None:
         """Stop without finishing: a file stays at its ``.partial`` name, ready to resume."""

@@ -322,3 +322,22 @@ def test_unknown_format() -> None:
     with pytest.raises(ConfigError) as err:
         open_writer("-", "xml")
     assert err.value.field == "format"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "zeek", "parquet"])
+def test_a_pipe_is_written_directly_and_stays_a_pipe(tmp_path: Path, fmt: str) -> None:
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    with open_writer(fifo, fmt) as writer:
+        writer.write(TABLE)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert not (tmp_path / "out.fifo.partial").exists()
+    assert len(received[0]) > 100
