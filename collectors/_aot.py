@@ -32,21 +32,6 @@ def built_path() -> Path | None:
     return found[0] if found else None
 
 
-def mirror_problems() -> list[str]:
-    """Where _fastlayout.py's copies of the decoder's constants disagree with _fastdecode.py."""
-    from collectors import _fastdecode as decode
-    from collectors import _fastlayout as layout
-
-    problems = [f"{name}: {getattr(layout, name)!r} != {getattr(decode, name)!r}"
-                for name in ("MAX_OBS", "OB_COLS", "PROBLEM_KINDS", "TUNNEL_NAMES")
-                if getattr(layout, name) != getattr(decode, name)]
-    for code in decode.TUNNEL_NAMES:
-        for ctx0, ctx1 in (((code << 24 | 7) << 32, 0), (code << 24 | 100, (code << 24) << 32 | code << 24 | 5)):
-            if layout.chain_labels(ctx0, ctx1) != decode.chain_labels(ctx0, ctx1):
-                problems.append(f"chain_labels({ctx0:#x}, {ctx1:#x})")
-    return problems
-
-
 def _numba_type(spec: Any) -> Any:
     types: Any = importlib.import_module("numba.core.types")
     if isinstance(spec, str):
@@ -62,10 +47,6 @@ def _build() -> int:
     from numba.core.errors import NumbaPendingDeprecationWarning
 
     before = source_hash()
-    problems = mirror_problems()
-    if problems:
-        print("collectors/_fastlayout.py disagrees with _fastdecode.py: " + "; ".join(problems), file=sys.stderr)
-        return 1
     with warnings.catch_warnings():  # pycc is pending deprecation in numba (still shipped in 0.68)
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         pycc: Any = importlib.import_module("numba.pycc")

@@ -12,36 +12,23 @@ import numpy as np
 from numba import njit
 
 from collectors._communityid import ICMP4_COUNTERPART, ICMP6_COUNTERPART
+from collectors._fastlayout import MAX_OBS
 
 # Observation columns (int64; addresses are 64-bit halves, IPv4 in the low half).
 OB_IPV, OB_PROTO, OB_SHI, OB_SLO, OB_DHI, OB_DLO, OB_SPORT, OB_DPORT = 0, 1, 2, 3, 4, 5, 6, 7
 OB_IPLEN, OB_FLAGS, OB_PAYLOAD, OB_FRAG, OB_FRAGID, OB_VLAN, OB_IVLAN, OB_NMPLS = 8, 9, 10, 11, 12, 13, 14, 15
 OB_MPLS0 = 16  # four labels: 16..19
 OB_CTX0, OB_CTX1, OB_PARENT = 20, 21, 22
-OB_COLS = 23
-MAX_OBS = 6
 MAX_DEPTH = 4
 
 # OB_FRAG values
 NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT = 0, 1, 2
 
 # Decode problem kinds, indexes into the problem counter array.
-PROBLEM_KINDS = (
-    "truncated",
-    "bad_ip",
-    "non_ip",
-    "mpls_payload",
-    "orphan_fragment",
-    "bad_tunnel",
-    "too_deep",
-    "unsupported_linktype",
-)
 P_TRUNCATED, P_BAD_IP, P_NON_IP, P_MPLS, P_ORPHAN, P_BAD_TUNNEL, P_TOO_DEEP, P_LINKTYPE = range(8)
 
 # Tunnel label codes packed into the chain (code << 24 | VNI), four levels in two words.
 T_GRE, T_ERSPAN, T_VXLAN, T_GENEVE, T_GTPU, T_IPIP, T_TEREDO = 1, 2, 3, 4, 5, 6, 7
-TUNNEL_NAMES = {T_GRE: "gre", T_ERSPAN: "erspan", T_VXLAN: "vxlan", T_GENEVE: "geneve",
-                T_GTPU: "gtpu", T_IPIP: "ipip", T_TEREDO: "teredo"}
 
 # Layer states of the decoding walk.
 _ETHER, _ETHERTYPE, _IP_BY_NIBBLE, _IP4, _IP6, _MPLS, _DONE = 0, 1, 2, 3, 4, 5, 6
@@ -525,17 +512,3 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             depth += 1
             parent = n - 1
     return n
-
-
-def chain_labels(ctx0: int, ctx1: int) -> str | None:
-    """The tunnel chain text (``vxlan:100,gre``) of two packed chain words."""
-    labels = []
-    for word in (ctx0, ctx1):
-        for label in ((word >> 32) & 0xFFFFFFFF, word & 0xFFFFFFFF):
-            if label == 0:
-                continue
-            name = TUNNEL_NAMES[label >> 24]
-            if name in ("vxlan", "geneve"):
-                name = f"{name}:{label & 0xFFFFFF}"
-            labels.append(name)
-    return ",".join(labels) if labels else None

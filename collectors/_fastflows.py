@@ -21,8 +21,6 @@ from numba import njit
 from collectors._fastdecode import (
     FIRST_FRAGMENT,
     LATER_FRAGMENT,
-    MAX_OBS,
-    OB_COLS,
     OB_CTX0,
     OB_CTX1,
     OB_DHI,
@@ -61,7 +59,6 @@ from collectors._fastlayout import (
     C_IDLE_TCP,
     C_IDLE_UDP,
     C_MAX_FLOWS,
-    DECODE_AHEAD,
     DONE,
     F_CTX0,
     F_CTX1,
@@ -110,6 +107,7 @@ from collectors._fastlayout import (
     K_PAR0,
     K_TAGS,
     LETTERS,
+    MAX_OBS,
     NEED_FLUSH,
     NEED_GROW,
     NPAR_SHIFT,
@@ -651,9 +649,4 @@ def rehash(T, K, T2, K2):  # type: ignore[no-untyped-def]
                 j = (j + 1) & mask
             T2[j, :] = T[i, :]
             K2[j, :] = K[i, :]
-
-
-def new_obs() -> np.ndarray:
-    """The decoder's scratch rows: a chunk of packets, each up to MAX_OBS observations."""
-    return np.zeros((DECODE_AHEAD, MAX_OBS, OB_COLS), dtype=np.int64)
 

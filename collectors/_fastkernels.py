@@ -210,16 +210,16 @@ class EngineKernels:
 
 @functools.cache
 def engine_kernels() -> EngineKernels:
-    if module() is not None:
-        from collectors import _fastlayout as layout
+    from collectors import _fastlayout as layout
 
+    if module() is not None:
         return EngineKernels(
             aot_kernel("run_packets"), aot_kernel("finish_all"), aot_kernel("rehash"), aot_kernel("format_flows"),
             layout.new_obs, layout.PROBLEM_KINDS, layout.chain_labels, True,
         )
-    from collectors import _fastdecode, _fastflows, _fasttext
+    from collectors import _fastflows, _fasttext
 
     return EngineKernels(
         _fastflows.run_packets, _fastflows.finish_all, _fastflows.rehash, _fasttext.format_flows,
-        _fastflows.new_obs, _fastdecode.PROBLEM_KINDS, _fastdecode.chain_labels, False,
+        layout.new_obs, layout.PROBLEM_KINDS, layout.chain_labels, False,
     )

@@ -64,9 +64,8 @@ LETTERS = np.frombuffer(b"SHADFRshadfr^", dtype=np.uint8).copy()
 B_S, B_H, B_A, B_D, B_F, B_R = 0, 1, 2, 3, 4, 5
 B_FLIP = 12
 
-# Mirrored from _fastdecode.py (which imports numba): the observation rows' shape, the
-# problem counters and the tunnel label codes. tests/collectors/test_aot.py and the
-# ahead-of-time build hold them to the decoder's.
+# The decoder's (_fastdecode.py) observation rows' shape, problem counters and tunnel label
+# codes, kept here so that the Python side needs no numba to read them.
 MAX_OBS = 6
 OB_COLS = 23
 PROBLEM_KINDS = (
@@ -83,7 +82,7 @@ TUNNEL_NAMES = {1: "gre", 2: "erspan", 3: "vxlan", 4: "geneve", 5: "gtpu", 6: "i
 
 
 def chain_labels(ctx0: int, ctx1: int) -> str | None:
-    """The tunnel chain text (``vxlan:100,gre``) of two packed chain words (as _fastdecode.chain_labels)."""
+    """The tunnel chain text (``vxlan:100,gre``) of two packed chain words."""
     labels = []
     for word in (ctx0, ctx1):
         for label in ((word >> 32) & 0xFFFFFFFF, word & 0xFFFFFFFF):

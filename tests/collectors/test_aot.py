@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from collectors import _fastkernels
-from collectors._aot import mirror_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 PCAPS = ROOT / "tests" / "data" / "pcaps"
@@ -157,10 +156,6 @@ def test_collect_on_the_aot_build_loads_no_numba(tmp_path: Path) -> None:
     assert seen["after_import"] == []
     assert seen["after_collect"] == []
     assert out.read_text().count("\n") == 3
-
-
-def test_layout_mirrors_the_decoder() -> None:
-    assert mirror_problems() == []
 
 
 def test_stale_or_forced_build_falls_back_to_the_jit(monkeypatch: pytest.MonkeyPatch) -> None:
