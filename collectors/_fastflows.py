@@ -19,7 +19,6 @@ import numpy as np
 from numba import njit
 
 from collectors._fastdecode import (
-    FIRST_FRAGMENT,
     LATER_FRAGMENT,
     OB_CTX0,
     OB_CTX1,
@@ -28,7 +27,6 @@ from collectors._fastdecode import (
     OB_DPORT,
     OB_FLAGS,
     OB_FRAG,
-    OB_FRAGID,
     OB_IPLEN,
     OB_IPV,
     OB_IVLAN,
@@ -41,9 +39,11 @@ from collectors._fastdecode import (
     OB_SLO,
     OB_SPORT,
     OB_VLAN,
-    P_ORPHAN,
     decode_packet,
 )
+from collectors._fastexport import _export
+from collectors._fastfrags import _fragment
+from collectors._fasthash import _key_hash, _key_word
 from collectors._fastlayout import (
     B_A,
     B_D,
@@ -60,53 +60,12 @@ from collectors._fastlayout import (
     C_IDLE_UDP,
     C_MAX_FLOWS,
     DONE,
-    F_CTX0,
-    F_CTX1,
-    F_HLEN,
-    F_IPV,
-    F_IVLAN,
-    F_LAST,
-    F_MPLS0,
-    F_NMPLS,
-    F_NPAR,
-    F_OBYTES,
-    F_OFLAGS,
-    F_OHI,
-    F_OLO,
-    F_OPKTS,
-    F_OPORT,
-    F_PAR0,
-    F_PROTO,
-    F_RBYTES,
-    F_REASON,
-    F_RFLAGS,
-    F_RHI,
-    F_RLO,
-    F_RPKTS,
-    F_RPORT,
-    F_START,
-    F_STATE,
-    F_VLAN,
-    FR_DHI,
-    FR_DLO,
-    FR_DPORT,
-    FR_ID,
-    FR_IPV,
-    FR_PROTO,
-    FR_SHI,
-    FR_SLO,
-    FR_SPORT,
-    FR_TS,
-    FRAG_LIFETIME_US,
-    FRAG_SLOTS,
-    FRAG_WAYS,
     HMASK_SHIFT,
     K_HIST,
     K_MPLS01,
     K_MPLS23,
     K_PAR0,
     K_TAGS,
-    LETTERS,
     MAX_OBS,
     NEED_FLUSH,
     NEED_GROW,
@@ -146,34 +105,6 @@ from collectors._fastlayout import (
     W_STATE,
 )
 from collectors._prefetch import prefetch, prefetch_byte
-
-
-@njit(cache=True, inline="always")
-def _mix(x):  # type: ignore[no-untyped-def]
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xFF51AFD7ED558CCD)
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xC4CEB9FE1A85EC53)
-    x ^= x >> np.uint64(33)
-    return x
-
-
-@njit(cache=True, inline="always")
-def _end_hash(hi, lo, port):  # type: ignore[no-untyped-def]
-    return _mix(np.uint64(hi) ^ _mix(np.uint64(lo) ^ (np.uint64(port) << np.uint64(48))))
-
-
-@njit(cache=True, inline="always")
-def _key_hash(ob):  # type: ignore[no-untyped-def]
-    # the sum of the two ends' hashes does not depend on the direction
-    ends = _end_hash(ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT]) + _end_hash(ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT])
-    ctx = _mix(np.uint64(ob[OB_CTX0]) ^ _mix(np.uint64(ob[OB_CTX1]) ^ np.uint64(ob[OB_IPV] * 256 + ob[OB_PROTO])))
-    return np.int64(_mix(ends ^ ctx) >> np.uint64(2)) | (np.int64(1) << 62)
-
-
-@njit(cache=True, inline="always")
-def _key_word(oport, rport, proto, ipv):  # type: ignore[no-untyped-def]
-    return oport | (rport << 16) | (proto << 32) | (ipv << 40)
 
 
 @njit(cache=True, inline="always")
@@ -219,89 +150,6 @@ def _delete(T, K, mask, i):  # type: ignore[no-untyped-def]
         T[i, :] = T[j, :]
         K[i, :] = K[j, :]
         i = j
-
-
-@njit(cache=True)
-def _conn_state(proto, m, resp_pkts):  # type: ignore[no-untyped-def]
-    if proto != 6:
-        return 2 if resp_pkts > 0 else 0
-    o_s = (m >> B_S) & 1
-    o_f = (m >> B_F) & 1
-    o_r = (m >> B_R) & 1
-    r_h = (m >> (6 + B_H)) & 1
-    r_f = (m >> (6 + B_F)) & 1
-    r_r = (m >> (6 + B_R)) & 1
-    if r_r:
-        if o_s and not r_h:
-            return 3  # REJ
-        if r_h and not o_s:
-            return 9  # RSTRH
-        return 7  # RSTR
-    if o_r:
-        return 8 if (o_s and not r_h) else 6  # RSTOS0 / RSTO
-    if o_s and r_h:
-        if o_f and r_f:
-            return 2  # SF
-        if o_f:
-            return 4  # S2
-        if r_f:
-            return 5  # S3
-        return 1  # S1
-    if o_s:
-        if o_f:
-            return 10  # SH
-        return 0 if resp_pkts == 0 else 12  # S0 / OTH
-    if r_h:
-        return 11 if r_f else 12  # SHR / OTH
-    return 12  # OTH
-
-
-@njit(cache=True)
-def _export(T, K, i, reason, out, out_hist, S):  # type: ignore[no-untyped-def]
-    """Unpack flow ``i`` into the next output row."""
-    k = S[S_OUT]
-    row = out[k]
-    key = T[i, W_KEY]
-    state = T[i, W_STATE]
-    proto = (key >> 32) & 0xFF
-    row[F_IPV] = (key >> 40) & 0xF
-    row[F_PROTO] = proto
-    row[F_OPORT] = key & 0xFFFF
-    row[F_RPORT] = (key >> 16) & 0xFFFF
-    row[F_CTX0] = T[i, W_CTX0]
-    row[F_CTX1] = T[i, W_CTX1]
-    row[F_OHI] = T[i, W_OHI]
-    row[F_OLO] = T[i, W_OLO]
-    row[F_RHI] = T[i, W_RHI]
-    row[F_RLO] = T[i, W_RLO]
-    row[F_START] = T[i, W_START]
-    row[F_LAST] = T[i, W_LAST]
-    row[F_OPKTS] = T[i, W_OPKTS]
-    row[F_RPKTS] = T[i, W_RPKTS]
-    row[F_OBYTES] = T[i, W_OBYTES]
-    row[F_RBYTES] = T[i, W_RBYTES]
-    row[F_OFLAGS] = state & 0xFF
-    row[F_RFLAGS] = (state >> 8) & 0xFF
-    hist = K[i, K_HIST]
-    n = 0
-    while n < 13 and (hist >> (4 * n)) & 0xF:
-        out_hist[k, n] = LETTERS[((hist >> (4 * n)) & 0xF) - 1]
-        n += 1
-    row[F_HLEN] = n
-    tags = K[i, K_TAGS]
-    row[F_VLAN] = (tags & 0x1FFF) - 1
-    row[F_IVLAN] = ((tags >> 13) & 0x1FFF) - 1
-    row[F_NMPLS] = (tags >> 26) & 0x7
-    row[F_MPLS0] = K[i, K_MPLS01] & 0xFFFFF
-    row[F_MPLS0 + 1] = (K[i, K_MPLS01] >> 20) & 0xFFFFF
-    row[F_MPLS0 + 2] = K[i, K_MPLS23] & 0xFFFFF
-    row[F_MPLS0 + 3] = (K[i, K_MPLS23] >> 20) & 0xFFFFF
-    row[F_NPAR] = (state >> NPAR_SHIFT) & 0x3
-    for c in range(2 * PAR_COLS):
-        row[F_PAR0 + c] = K[i, K_PAR0 + c]
-    row[F_REASON] = reason
-    row[F_STATE] = _conn_state(proto, (state >> HMASK_SHIFT) & 0x1FFF, T[i, W_RPKTS])
-    S[S_OUT] = k + 1
 
 
 @njit(cache=True, inline="always")
@@ -490,52 +338,6 @@ def _add_parent(T, K, i, P):  # type: ignore[no-untyped-def]
     K[i, c + 2], K[i, c + 3], K[i, c + 4], K[i, c + 5] = P[OB_SHI], P[OB_SLO], P[OB_DHI], P[OB_DLO]
     K[i, c + 6], K[i, c + 7] = P[OB_SPORT], P[OB_DPORT]
     T[i, W_STATE] += np.int64(1) << NPAR_SHIFT
-
-
-@njit(cache=True)
-def _frag_group(ob):  # type: ignore[no-untyped-def]
-    # OB_FRAGID holds the identification and the protocol of the key (decoder)
-    h = _mix(np.uint64(ob[OB_SLO]) ^ _mix(np.uint64(ob[OB_DLO]) ^ np.uint64(ob[OB_FRAGID])))
-    return np.int64(h & np.uint64(FRAG_SLOTS - 1)) & ~np.int64(FRAG_WAYS - 1)
-
-
-@njit(cache=True)
-def _frag_matches(FR, s, ob):  # type: ignore[no-untyped-def]
-    return (FR[s, FR_IPV] == ob[OB_IPV] and FR[s, FR_SHI] == ob[OB_SHI] and FR[s, FR_SLO] == ob[OB_SLO]
-            and FR[s, FR_DHI] == ob[OB_DHI] and FR[s, FR_DLO] == ob[OB_DLO] and FR[s, FR_ID] == ob[OB_FRAGID])
-
-
-@njit(cache=True)
-def _fragment(FR, ob, ts, probs):  # type: ignore[no-untyped-def]
-    """Remember a first fragment's ports; give a later one its ports. False: an orphan.
-
-    The table is bounded (a fragment flood cannot grow it): each key has a group of
-    FRAG_WAYS slots; a new key takes a free or expired slot of its group, else the oldest.
-    """
-    group = _frag_group(ob)
-    if ob[OB_FRAG] == FIRST_FRAGMENT:
-        s = group
-        for w in range(FRAG_WAYS):
-            c = group + w
-            if FR[c, FR_TS] < 0 or ts - FR[c, FR_TS] > FRAG_LIFETIME_US or _frag_matches(FR, c, ob):
-                s = c
-                break
-            if FR[c, FR_TS] < FR[s, FR_TS]:
-                s = c
-        FR[s, FR_TS] = ts
-        FR[s, FR_IPV], FR[s, FR_SHI], FR[s, FR_SLO] = ob[OB_IPV], ob[OB_SHI], ob[OB_SLO]
-        FR[s, FR_DHI], FR[s, FR_DLO], FR[s, FR_PROTO] = ob[OB_DHI], ob[OB_DLO], ob[OB_PROTO]
-        FR[s, FR_ID], FR[s, FR_SPORT], FR[s, FR_DPORT] = ob[OB_FRAGID], ob[OB_SPORT], ob[OB_DPORT]
-        return True
-    for w in range(FRAG_WAYS):
-        s = group + w
-        if FR[s, FR_TS] >= 0 and ts - FR[s, FR_TS] <= FRAG_LIFETIME_US and _frag_matches(FR, s, ob):
-            ob[OB_PROTO] = FR[s, FR_PROTO]  # the transport protocol the first fragment showed
-            ob[OB_SPORT] = FR[s, FR_SPORT]
-            ob[OB_DPORT] = FR[s, FR_DPORT]
-            return True
-    probs[P_ORPHAN] += 1
-    return False
 
 
 @njit(cache=True, inline="always")
