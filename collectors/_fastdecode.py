@@ -113,6 +113,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
     nmpls = 0
     m0 = m1 = m2 = m3 = np.int64(0)  # scalars, not an array: no allocation per packet
     parent = -1
+    not_ip = P_BAD_IP  # the problem when an "IP by its first nibble" layer is not IP
     ethertype = 0
 
     # link layer -> first state
@@ -224,17 +225,8 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 pos += 4
                 if entry & 0x100:
                     break
-            if end - pos < 1:
-                _problem(probs, depth, P_TRUNCATED)
-                return n
-            nibble = b[pos] >> 4
-            if nibble == 4:
-                state = _IP4
-            elif nibble == 6:
-                state = _IP6
-            else:
-                _problem(probs, depth, P_MPLS)
-                return n
+            state = _IP_BY_NIBBLE
+            not_ip = P_MPLS  # what follows a label stack and is no IP is an MPLS problem
 
         elif state == _IP_BY_NIBBLE:
             if end - pos < 1:
@@ -246,7 +238,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             elif nibble == 6:
                 state = _IP6
             else:
-                _problem(probs, depth, P_BAD_IP)
+                _problem(probs, depth, not_ip)
                 return n
 
         else:  # an IP header: one observation, maybe a tunnel to go on with
@@ -426,6 +418,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                         tunnel = T_GTPU
                         pos = q
                         state = _IP_BY_NIBBLE
+                        not_ip = P_BAD_IP
                 if not claimed and (sport == 3544 or dport == 3544):
                     q = p
                     if end - q >= 4 and _u16(b, q) == 0x0001:
