@@ -3,6 +3,7 @@
 See docs/collectors.md for the contract every engine keeps.
 """
 
+from collectors._collect import Collector, CollectSummary
 from collectors._communityid import community_id, icmp_ports
 from collectors._config import DEFAULT_IDLE, FlowConfig, parse_idle_timeouts
 from collectors._engine import Engine
@@ -10,28 +11,37 @@ from collectors._engines import ENGINES, make_engine
 from collectors._live import LiveSource, LiveStats
 from collectors._packets import PacketBatch
 from collectors._pcapfile import FileSource
+from collectors._readers import READ_FORMATS, read_flow_file
 from collectors._ring import RingSource
 from collectors._schema import FLOW_FIELDS, FLOW_SCHEMA, EndReason, empty_flows
 from collectors._sources import PacketSource, open_source
+from collectors._writers import FORMATS, FlowWriter, open_writer
 
 __all__ = [
+    "CollectSummary",
+    "Collector",
     "DEFAULT_IDLE",
     "ENGINES",
     "EndReason",
     "Engine",
     "FLOW_FIELDS",
     "FLOW_SCHEMA",
+    "FORMATS",
     "FileSource",
     "FlowConfig",
+    "FlowWriter",
     "LiveSource",
     "LiveStats",
     "PacketBatch",
     "PacketSource",
+    "READ_FORMATS",
     "RingSource",
     "community_id",
     "empty_flows",
     "icmp_ports",
     "make_engine",
     "open_source",
+    "open_writer",
     "parse_idle_timeouts",
+    "read_flow_file",
 ]

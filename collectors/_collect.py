@@ -15,12 +15,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 
 from collectors._engine import Engine
 from collectors._packets import PacketBatch
 from collectors._ring import RingSource
+from collectors._schema import FLOW_SCHEMA
 from collectors._sources import PacketSource, open_source
 from collectors._writers import FlowWriter, open_writer, partial_path, truncate_to
 from policies import CaptureError, ConfigError, NotACaptureError
@@ -35,6 +37,7 @@ class CollectSummary:
 
     packets: int = 0
     flows: int = 0
+    written: int = 0
     seconds: float = 0.0
     decode_problems: Counter[str] = field(default_factory=Counter)
     capture_problems: list[CaptureError] = field(default_factory=list)
@@ -57,6 +60,14 @@ class CollectSummary:
 
 
 Progress = Callable[[PacketSource, PacketBatch, CollectSummary], None]
+
+
+class StateCodec(Protocol):
+    """Seals the engine state a checkpoint stores (live flows are ungated records)."""
+
+    def seal(self, state: bytes) -> bytes: ...
+
+    def open(self, sealed: bytes) -> bytes: ...
 
 
 @dataclass
@@ -107,6 +118,9 @@ class Collector:
         state: Path | None = None,
         batch_size: int = 65_536,
         progress: Progress | None = None,
+        transform: Callable[[pa.Table], pa.Table] | None = None,
+        schema: pa.Schema = FLOW_SCHEMA,
+        state_seal: StateCodec | None = None,
     ) -> None:
         self.engine = engine
         self.output = None if output in (None, "-") else output
@@ -116,6 +130,10 @@ class Collector:
         self.state = state
         self.batch_size = batch_size
         self.progress = progress
+        # the legal gate, when a policy is given: flow records never reach the writer ungated
+        self.transform = transform
+        self.schema = schema
+        self.state_seal = state_seal
         self.summary = CollectSummary()
         self._current: PacketSource | None = None
         self._stopping = False
@@ -157,7 +175,8 @@ class Collector:
         checkpoint = _Checkpoint.load(self.state)
         if checkpoint is None:
             return None
-        self.engine.restore(checkpoint.engine_state)
+        state = checkpoint.engine_state
+        self.engine.restore(state if self.state_seal is None else self.state_seal.open(state))
         if self.output is not None:
             if self.fmt == "parquet":
                 _drop_partial_parts(Path(self.output))
@@ -168,7 +187,7 @@ class Collector:
 
     def _open_writer(self, *, append: bool) -> FlowWriter:
         exists = self.output is not None and (Path(self.output).exists() or partial_path(self.output).exists())
-        return open_writer(self.output, self.fmt, append=append and exists)
+        return open_writer(self.output, self.fmt, append=append and exists, schema=self.schema)
 
     def _read_source(self, spec: str, checkpoint: _Checkpoint | None) -> None:
         skip = frozenset(checkpoint.consumed) if checkpoint else frozenset()
@@ -195,24 +214,29 @@ class Collector:
     def _write(self, table: pa.Table) -> None:
         assert self._writer is not None
         if table.num_rows:
-            self._writer.write(table)
             self.summary.flows += table.num_rows
+            if self.transform is not None:
+                table = self.transform(table)
+            if table.num_rows:
+                self._writer.write(table)
+                self.summary.written += table.num_rows
 
     def _checkpoint(self, ring: RingSource) -> None:
         assert self.state is not None and self._writer is not None
         if self.fmt == "parquet" and self.output is not None:
             # a parquet file is readable only once closed: each checkpoint closes a part
             self._writer.close()
-            self._writer = open_writer(self.output, self.fmt, append=True)
+            self._writer = open_writer(self.output, self.fmt, append=True, schema=self.schema)
             position = 0
         else:
             self._writer.flush()
             position = self._writer.position()
+        snapshot = self.engine.snapshot()
         _Checkpoint(
             self.state,
             consumed=list(ring.skip) + list(ring.consumed),
             position=position,
-            engine_state=self.engine.snapshot(),
+            engine_state=snapshot if self.state_seal is None else self.state_seal.seal(snapshot),
         ).save()
 
 

@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from collectors._jsonl import encode_jsonl
-from collectors._schema import FLOW_FIELDS, FLOW_SCHEMA
+from collectors._schema import FLOW_SCHEMA
 from policies import ConfigError
 
 FORMATS = ("csv", "jsonl", "parquet", "zeek")
@@ -82,19 +82,19 @@ def iso_utc(us: int) -> str:
     return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _conform(table: pa.Table) -> pa.Table:
-    """``table`` with exactly FLOW_SCHEMA; ValueError when it cannot be."""
-    if table.schema.equals(FLOW_SCHEMA):
+def _conform(table: pa.Table, schema: pa.Schema = FLOW_SCHEMA) -> pa.Table:
+    """``table`` with exactly ``schema``; ValueError when it cannot be."""
+    if table.schema.equals(schema):
         return table
     try:
-        return table.select(list(FLOW_FIELDS)).cast(FLOW_SCHEMA)
+        return table.select(list(schema.names)).cast(schema)
     except (KeyError, pa.ArrowException) as exc:
-        raise ValueError(f"not a flow table: {exc}") from exc
+        raise ValueError(f"not a table of the output's schema: {exc}") from exc
 
 
-def _rows(table: pa.Table) -> Iterator[dict[str, Any]]:
-    """The rows of a flow table as dicts, timestamps as integer microseconds."""
-    table = _conform(table)
+def _rows(table: pa.Table, schema: pa.Schema = FLOW_SCHEMA) -> Iterator[dict[str, Any]]:
+    """The rows of a table as dicts, timestamps as integer microseconds."""
+    table = _conform(table, schema)
     columns = {
         name: (col.cast(pa.int64()) if name in _TS_FIELDS else col).to_pylist()
         for name, col in zip(table.column_names, table.columns, strict=True)
@@ -108,7 +108,8 @@ class FlowWriter:
 
     binary_stdout = False
 
-    def __init__(self, path: str | Path | None, *, append: bool = False) -> None:
+    def __init__(self, path: str | Path | None, *, append: bool = False, schema: pa.Schema = FLOW_SCHEMA) -> None:
+        self.schema = schema
         self.records = 0
         self.path: Path | None = None if path is None or str(path) == "-" else Path(path)
         self._fh: IO[bytes]
@@ -216,7 +217,7 @@ class JsonlWriter(FlowWriter):
     """One JSON object a flow."""
 
     def _encode(self, table: pa.Table) -> bytes:
-        return encode_jsonl(_conform(table))
+        return encode_jsonl(_conform(table, self.schema))
 
 
 class CsvWriter(FlowWriter):
@@ -224,7 +225,7 @@ class CsvWriter(FlowWriter):
 
     def _start(self, existing: bytes) -> None:
         if not existing:
-            self._emit(self._csv([list(FLOW_FIELDS)]))
+            self._emit(self._csv([list(self.schema.names)]))
 
     @staticmethod
     def _csv(rows: list[list[Any]]) -> bytes:
@@ -243,7 +244,7 @@ class CsvWriter(FlowWriter):
         return value
 
     def _encode(self, table: pa.Table) -> bytes:
-        return self._csv([[self._cell(k, v) for k, v in row.items()] for row in _rows(table)])
+        return self._csv([[self._cell(k, v) for k, v in row.items()] for row in _rows(table, self.schema)])
 
 
 ZEEK_FIELDS: tuple[tuple[str, str], ...] = (
@@ -256,6 +257,10 @@ ZEEK_FIELDS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 _ZEEK_PROTO = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _UNSET, _EMPTY = "-", "(empty)"
+_ZEEK_SOURCE_FIELDS = (
+    "flow_id", "start", "end", "orig_addr", "orig_port", "resp_addr", "resp_port", "proto", "conn_state",
+    "history", "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents", "vlan", "inner_vlan",
+)  # fmt: skip
 
 
 def zeek_uid(flow_id: str, start_us: int) -> str:
@@ -297,10 +302,18 @@ class ZeekWriter(FlowWriter):
     """Zeek's conn.log in TSV (see the module docstring for the columns and what differs)."""
 
     def __init__(
-        self, path: str | Path | None, *, append: bool = False, clock: Callable[[], float] = time.time
+        self,
+        path: str | Path | None,
+        *,
+        append: bool = False,
+        schema: pa.Schema = FLOW_SCHEMA,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
-        super().__init__(path, append=append)
+        missing = [name for name in _ZEEK_SOURCE_FIELDS if name not in schema.names]
+        if missing:
+            raise ConfigError(f"a conn.log needs the fields {', '.join(missing)}", field="format")
+        super().__init__(path, append=append, schema=schema)
 
     def _stamp(self) -> str:
         return time.strftime("%Y-%m-%d-%H-%M-%S", time.localtime(self._clock()))
@@ -358,7 +371,7 @@ class ZeekWriter(FlowWriter):
         return "\t".join(cells)
 
     def _encode(self, table: pa.Table) -> bytes:
-        return "".join(self._line(row) + "\n" for row in _rows(table)).encode("utf-8")
+        return "".join(self._line(row) + "\n" for row in _rows(table, self.schema)).encode("utf-8")
 
     def _trailer(self) -> bytes:
         return f"#close\t{self._stamp()}\n".encode()
@@ -377,17 +390,17 @@ def next_part(path: str | Path) -> Path:
 class ParquetFlowWriter(FlowWriter):
     """Parquet with FLOW_SCHEMA, one row group per written table."""
 
-    def __init__(self, path: str | Path | None, *, append: bool = False) -> None:
+    def __init__(self, path: str | Path | None, *, append: bool = False, schema: pa.Schema = FLOW_SCHEMA) -> None:
         if append and path is not None and str(path) != "-":
             path = next_part(path)
-        super().__init__(path, append=False)
-        self._pq = pq.ParquetWriter(self._fh, FLOW_SCHEMA)
+        super().__init__(path, append=False, schema=schema)
+        self._pq = pq.ParquetWriter(self._fh, schema)
 
     def write(self, table: pa.Table) -> None:
         """Append the flows of one FLOW_SCHEMA table as one row group."""
         if self._closed:
             raise ValueError("write to a closed flow writer")
-        table = _conform(table)
+        table = _conform(table, self.schema)
         self._pq.write_table(table)
         self.records += table.num_rows
 
@@ -417,10 +430,15 @@ _WRITERS: dict[str, type[FlowWriter]] = {
 }
 
 
-def open_writer(path: str | Path | None, fmt: str, *, append: bool = False) -> FlowWriter:
-    """A writer of ``fmt`` (csv, jsonl, parquet, zeek) to ``path`` (``None`` or ``"-"``: stdout)."""
+def open_writer(
+    path: str | Path | None, fmt: str, *, append: bool = False, schema: pa.Schema = FLOW_SCHEMA
+) -> FlowWriter:
+    """A writer of ``fmt`` (csv, jsonl, parquet, zeek) to ``path`` (``None`` or ``"-"``: stdout).
+
+    ``schema`` is FLOW_SCHEMA for flow records; the gate passes its GatedRecord schema.
+    """
     try:
         cls = _WRITERS[fmt]
     except KeyError:
         raise ConfigError(f"unknown format {fmt!r}, expected one of {', '.join(FORMATS)}", field="format") from None
-    return cls(path, append=append)
+    return cls(path, append=append, schema=schema)

@@ -9,16 +9,26 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from collectors import ENGINES, FlowConfig, make_engine, parse_idle_timeouts
-from collectors._collect import EXIT_USAGE, Collector
+from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_timeouts
+from collectors._collect import EXIT_USAGE
+from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
+from metagate._cli_audit import audit_app, retention_app
+from metagate._cli_gate import gate, print_gate_summary, strip
+from metagate._cli_policy import load_checked, policy_app
+from metagate._gating import gate_payload
 from metagate._report import ProgressReporter, print_summary
-from policies import ConfigError, MetagateError
+from policies import ConfigError, MetagateError, PolicyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lawful flow metadata from carrier network taps.")
+app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
+app.command()(gate)
+app.command()(strip)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 
@@ -40,6 +50,11 @@ def collect(
     state: Annotated[
         Path | None, typer.Option(help="checkpoint file for ring directories (default: OUTPUT.state)")
     ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="gate in memory under this policy: only GatedRecords are written")
+    ] = None,
+    ledger: LedgerOption = None,
+    ledger_key: LedgerKeyOption = None,
 ) -> None:
     """Decode packets into bidirectional flow records (Zeek conn.log semantics)."""
     try:
@@ -56,13 +71,28 @@ def collect(
         if state is None and output != "-" and any(Path(s).is_dir() for s in sources):
             state = Path(output + ".state")
         reporter = ProgressReporter(sources)
+        gated = _gate_for(policy, LedgerPlace.resolve(ledger, ledger_key))
         collector = Collector(
-            make_engine(engine, config), output, fmt, follow=follow, bpf=bpf, state=state, progress=reporter.update
+            make_engine(engine, config),
+            output,
+            fmt,
+            follow=follow,
+            bpf=bpf,
+            state=state,
+            progress=reporter.update,
+            **gated,
         )
         _stop_on_signals(collector)
         with reporter:
             summary = collector.run(sources)
-    except ConfigError as exc:
+        if policy is not None:
+            gate_run = gated["transform"]
+            inputs = [{"source": s} for s in sources]
+            payload = gate_payload(gate_run, inputs, output, "collect")
+            payload["packets"] = summary.packets
+            record(LedgerPlace.resolve(ledger, ledger_key), "gate.run", payload)
+            print_gate_summary(gate_run.report())
+    except (ConfigError, PolicyError) as exc:
         typer.echo(f"metagate: error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from exc
     except MetagateError as exc:
@@ -78,6 +108,18 @@ def demo() -> None:
     from metagate._demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+def _gate_for(policy: Path | None, place: LedgerPlace) -> dict[str, Any]:
+    """The Collector's gate, schema and state seal for a policy; nothing for none."""
+    if policy is None:
+        return {}
+    from filters import Gate, StateSeal
+
+    gate_run = Gate(load_checked(policy))
+    place.open().close()  # fail before reading anything when the ledger cannot be written
+    seal = StateSeal(gate_run.keys) if gate_run.keys.keys else None
+    return {"transform": gate_run, "schema": gate_run.schema, "state_seal": seal}
 
 
 def _stop_on_signals(collector: Collector) -> None:

@@ -1,4 +1,11 @@
-"""Legal profiles, approvals, partner agreements, decisions, and the error tree."""
+"""Legal profiles, approvals, partner agreements, decisions, keys, the audit ledger, and the error tree.
+
+The error tree is imported at once (every room raises it); the rest loads on first use, so
+`metagate collect` without a policy does not pay for pydantic and the profile models.
+"""
+
+import importlib as _importlib
+import typing as _typing
 
 from policies._errors import (
     CaptureError,
@@ -11,13 +18,142 @@ from policies._errors import (
     PolicyError,
 )
 
+if _typing.TYPE_CHECKING:
+    from policies._addresses import (
+        ParsedAddresses,
+        format_ipv4,
+        format_ipv6,
+        in_prefixes,
+        parse_addresses,
+    )
+    from policies._decisions import (
+        CLASSES,
+        SPECIAL_PURPOSE,
+        DecisionEngine,
+        Decisions,
+    )
+    from policies._explain import (
+        explain,
+    )
+    from policies._keys import (
+        KEY_BYTES,
+        Key,
+        KeyRing,
+        load_keys,
+    )
+    from policies._loader import (
+        Policy,
+        builtin_profiles,
+        load_policy,
+        load_profile,
+    )
+    from policies._models import (
+        AddressSpace,
+        Approval,
+        DomesticSharing,
+        Handling,
+        KeyRef,
+        Network,
+        PartnerAgreement,
+        Profile,
+        Pseudonymization,
+        PseudonymMethod,
+        PseudonymScope,
+        Retention,
+        SitePolicy,
+        SpecialPurpose,
+        Tlp,
+        TrafficClass,
+    )
+
+_LAZY: dict[str, str] = {
+    "AddressSpace": "policies._models",
+    "Approval": "policies._models",
+    "CLASSES": "policies._decisions",
+    "DecisionEngine": "policies._decisions",
+    "Decisions": "policies._decisions",
+    "DomesticSharing": "policies._models",
+    "Handling": "policies._models",
+    "KEY_BYTES": "policies._keys",
+    "Key": "policies._keys",
+    "KeyRef": "policies._models",
+    "KeyRing": "policies._keys",
+    "Network": "policies._models",
+    "ParsedAddresses": "policies._addresses",
+    "PartnerAgreement": "policies._models",
+    "Policy": "policies._loader",
+    "Profile": "policies._models",
+    "PseudonymMethod": "policies._models",
+    "PseudonymScope": "policies._models",
+    "Pseudonymization": "policies._models",
+    "Retention": "policies._models",
+    "SPECIAL_PURPOSE": "policies._decisions",
+    "SitePolicy": "policies._models",
+    "SpecialPurpose": "policies._models",
+    "Tlp": "policies._models",
+    "TrafficClass": "policies._models",
+    "builtin_profiles": "policies._loader",
+    "explain": "policies._explain",
+    "format_ipv4": "policies._addresses",
+    "format_ipv6": "policies._addresses",
+    "in_prefixes": "policies._addresses",
+    "load_keys": "policies._keys",
+    "load_policy": "policies._loader",
+    "load_profile": "policies._loader",
+    "parse_addresses": "policies._addresses",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'policies' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "AddressSpace",
+    "Approval",
+    "CLASSES",
     "CaptureError",
     "ConfigError",
+    "DecisionEngine",
+    "Decisions",
     "DecodeError",
+    "DomesticSharing",
     "ExchangeError",
     "GateViolation",
+    "Handling",
+    "KEY_BYTES",
+    "Key",
+    "KeyRef",
+    "KeyRing",
     "MetagateError",
+    "Network",
     "NotACaptureError",
+    "ParsedAddresses",
+    "PartnerAgreement",
+    "Policy",
     "PolicyError",
+    "Profile",
+    "PseudonymMethod",
+    "PseudonymScope",
+    "Pseudonymization",
+    "Retention",
+    "SPECIAL_PURPOSE",
+    "SitePolicy",
+    "SpecialPurpose",
+    "Tlp",
+    "TrafficClass",
+    "builtin_profiles",
+    "explain",
+    "format_ipv4",
+    "format_ipv6",
+    "in_prefixes",
+    "load_keys",
+    "load_policy",
+    "load_profile",
+    "parse_addresses",
 ]

@@ -55,7 +55,25 @@ class DecodeError(MetagateError):
 
 
 class PolicyError(MetagateError):
-    """A policy, approval, agreement or key reference is invalid or missing."""
+    """A policy, approval, agreement or key reference is invalid or missing.
+
+    ``path`` is the file, ``line`` its 1-based line, ``field`` the dotted path inside it
+    (``approvals.0.valid_until``), each ``None`` when it does not apply.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, line: int | None = None, field: str | None = None
+    ) -> None:
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.field = field
+        self.reason = message
+        where = [self.path] if self.path else []
+        if line is not None:
+            where.append(f"line {line}")
+        if field:
+            where.append(field)
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
 class GateViolation(PolicyError):
