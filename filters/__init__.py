@@ -10,7 +10,8 @@ from filters._rewrite import address_rewriter
 from filters._schema import GATE_FIELD_NAMES, GATE_FIELDS, REQUIRED_FIELDS, gated_schema
 from filters._seal import StateSeal
 from filters._steps import AllowlistStep, GateBatch, PseudonymizeStep, RetentionStep, ScopeStep, Step
-from filters._strip import PacketStripper, StrippedPacket, StripSummary, strip_capture
+from filters._strip import StripSummary, strip_capture
+from filters._strip_packet import PacketStripper, StrippedPacket
 
 __all__ = [
     "Aggregate",

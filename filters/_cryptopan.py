@@ -23,7 +23,8 @@ import numpy.typing as npt
 import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
-from filters._pseudonymizer import pseudonymize_distinct
+from filters._memo import NumberMemo, Words
+from filters._pseudonymizer import pseudonymize_distinct, pseudonymize_parsed
 from policies import PolicyError
 from policies._addresses import ParsedAddresses, format_addresses
 
@@ -66,6 +67,8 @@ class CryptoPan:
                 f"Crypto-PAn key {key_id!r} must be {_KEY_BYTES} bytes (16 for AES, 16 for the pad), not {len(key)}"
             )
         self._key_id = key_id
+        # what this key has already pseudonymized, across batches (bounded)
+        self._memo4, self._memo6 = NumberMemo(1), NumberMemo(2)
         self._aes = algorithms.AES(bytes(key[:16]))
         pad = self._encryptor().update(bytes(key[16:]))
         pad4 = np.frombuffer(pad, dtype=">u4").astype(np.uint32)
@@ -130,14 +133,25 @@ class CryptoPan:
             out_lo[s : s + n] = cl ^ flips[:, 1]
         return out_hi, out_lo
 
+    def _v4_words(self, words: Words) -> Words:
+        return (self.anonymize_ipv4(words[0].astype(np.uint32)).astype(np.uint64),)
+
+    def _v6_words(self, words: Words) -> Words:
+        return self.anonymize_ipv6(words[0], words[1])
+
     def pseudonymize(self, addresses: pa.Array | pa.ChunkedArray) -> pa.StringArray:
         """Crypto-PAn of a column of address text; nulls stay null, a non-address raises."""
         return pseudonymize_distinct(addresses, self._distinct, self.method)
+
+    def pseudonymize_parsed(self, parsed: ParsedAddresses) -> pa.StringArray:
+        """The same for addresses the gate has already parsed."""
+        return pseudonymize_parsed(parsed, self._distinct, self.method)
 
     def _distinct(self, parsed: ParsedAddresses) -> pa.StringArray:
         is4, is6 = parsed.version == 4, parsed.version == 6
         v4 = np.zeros_like(parsed.v4)
         hi, lo = np.zeros_like(parsed.v6_hi), np.zeros_like(parsed.v6_lo)
-        v4[is4] = self.anonymize_ipv4(parsed.v4[is4])
-        hi[is6], lo[is6] = self.anonymize_ipv6(parsed.v6_hi[is6], parsed.v6_lo[is6])
+        (out4,) = self._memo4.apply((parsed.v4[is4].astype(np.uint64),), self._v4_words)
+        v4[is4] = out4.astype(np.uint32)
+        hi[is6], lo[is6] = self._memo6.apply((parsed.v6_hi[is6], parsed.v6_lo[is6]), self._v6_words)
         return format_addresses(ParsedAddresses(parsed.version, v4, hi, lo))

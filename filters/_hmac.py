@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from filters._pseudonymizer import pseudonymize_distinct
+from filters._pseudonymizer import pseudonymize_distinct, pseudonymize_parsed
 from policies import PolicyError
 from policies._addresses import ParsedAddresses
 
@@ -53,6 +53,10 @@ class HmacPseudonymizer:
     def pseudonymize(self, addresses: pa.Array | pa.ChunkedArray) -> pa.StringArray:
         """HMAC pseudonyms of a column of address text; nulls stay null, a non-address raises."""
         return pseudonymize_distinct(addresses, self._distinct, self.method)
+
+    def pseudonymize_parsed(self, parsed: ParsedAddresses) -> pa.StringArray:
+        """The same for addresses the gate has already parsed."""
+        return pseudonymize_parsed(parsed, self._distinct, self.method)
 
     def digests(self, parsed: ParsedAddresses) -> _U8:
         """The first 16 digest bytes of each address, one row each (version 4 or 6 only)."""

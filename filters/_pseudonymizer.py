@@ -39,6 +39,10 @@ class Pseudonymizer(Protocol):
         """A string array of pseudonyms, one a row; GateViolation for a non-address."""
         ...
 
+    def pseudonymize_parsed(self, parsed: ParsedAddresses) -> pa.Array:
+        """The same for addresses already parsed (the gate parses each column once)."""
+        ...
+
 
 def pseudonymize_distinct(
     addresses: pa.Array | pa.ChunkedArray,
@@ -61,6 +65,21 @@ def pseudonymize_distinct(
     if len(pseudonyms) != len(distinct):  # a broken transform must not shift rows
         raise GateViolation(f"{method}: {len(pseudonyms)} pseudonyms for {len(distinct)} addresses")
     return pseudonyms.cast(pa.string()).take(encoded.indices)
+
+
+def pseudonymize_parsed(
+    parsed: ParsedAddresses, transform: Callable[[ParsedAddresses], pa.Array], method: str
+) -> pa.StringArray:
+    """As :func:`pseudonymize_distinct`, for addresses the gate has already parsed."""
+    if len(parsed) == 0:
+        return pa.array([], pa.string())
+    if (parsed.version == 0).any():
+        raise GateViolation(f"{method}: a value is not an IP address; the batch does not pass")
+    distinct, inverse = parsed.distinct()
+    pseudonyms = transform(distinct)
+    if len(pseudonyms) != len(distinct):  # a broken transform must not shift rows
+        raise GateViolation(f"{method}: {len(pseudonyms)} pseudonyms for {len(distinct)} addresses")
+    return pseudonyms.cast(pa.string()).take(pa.array(inverse))
 
 
 def _clip(text: str) -> str:

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from filters._flowids import flow_id_subkey, rekey_flow_ids, rekey_id_lists
 from filters._pseudonymizer import Pseudonymizer
 from filters._schema import GATE_FIELDS
-from policies import DecisionEngine, KeyRing, Network, PseudonymScope, in_prefixes, parse_addresses
+from policies import DecisionEngine, KeyRing, Network, ParsedAddresses, PseudonymScope, in_prefixes, parse_addresses
 
 _Bool = npt.NDArray[np.bool_]
 _US_PER_DAY = 86_400 * 1_000_000
@@ -29,14 +29,29 @@ _US_PER_DAY = 86_400 * 1_000_000
 
 @dataclass(frozen=True)
 class GateBatch:
-    """Records on their way through the gate, with the sides the scope step found domestic."""
+    """Records on their way through the gate, with their addresses parsed once by the scope step
+    and the sides it found domestic."""
 
     table: pa.Table
     orig_domestic: _Bool
     resp_domestic: _Bool
+    orig: ParsedAddresses | None = None
+    resp: ParsedAddresses | None = None
 
     def filter(self, keep: _Bool) -> GateBatch:
-        return GateBatch(self.table.filter(pa.array(keep)), self.orig_domestic[keep], self.resp_domestic[keep])
+        if keep.all():  # the common case at a tap under approval: no copy
+            return self
+        return GateBatch(
+            self.table.filter(pa.array(keep)),
+            self.orig_domestic[keep],
+            self.resp_domestic[keep],
+            None if self.orig is None else self.orig.select(keep),
+            None if self.resp is None else self.resp.select(keep),
+        )
+
+    def parsed(self, column: str) -> ParsedAddresses:
+        known = self.orig if column == "orig_addr" else self.resp
+        return known if known is not None else parse_addresses(self.table[column])
 
 
 Counts = dict[str, Counter[str]]
@@ -62,13 +77,13 @@ class ScopeStep:
 
     def __call__(self, batch: GateBatch, counts: Counts) -> GateBatch:
         table = batch.table
-        decisions = self.engine.decide(
-            table["orig_addr"], table["resp_addr"], _micros(table["start"]), _micros(table["end"])
-        )
+        orig, resp = parse_addresses(table["orig_addr"]), parse_addresses(table["resp_addr"])
+        decisions = self.engine.decide_parsed(orig, resp, _micros(table["start"]), _micros(table["end"]))
         counts[self.name].update(decisions.counts())
         table = table.append_column(GATE_FIELDS[0], decisions.class_names())
         table = table.append_column(GATE_FIELDS[1], decisions.approval_ids())
-        return GateBatch(table, decisions.orig_domestic, decisions.resp_domestic).filter(decisions.allow)
+        batch = GateBatch(table, decisions.orig_domestic, decisions.resp_domestic, orig, resp)
+        return batch.filter(decisions.allow)
 
 
 class AllowlistStep:
@@ -114,7 +129,7 @@ class PseudonymizeStep:
         if self.scope is PseudonymScope.DOMESTIC:
             return domestic
         if self.scope is PseudonymScope.SUBSCRIBER:
-            return in_prefixes(parse_addresses(batch.table[column]), self.subscriber)
+            return in_prefixes(batch.parsed(column), self.subscriber)
         return np.zeros(n, np.bool_)
 
     def __call__(self, batch: GateBatch, counts: Counts) -> GateBatch:
@@ -126,8 +141,15 @@ class PseudonymizeStep:
         if before.any():
             counts[self.name]["dropped: no key in force at the flow's start"] += int(before.sum())
             batch, index = batch.filter(~before), index[~before]
+        groups = np.unique(index)
+        if len(groups) == 1:  # one key in force for the whole batch: no split, no reordering
+            key = self.keys.keys[int(groups[0])]
+            pseudonymizer = self.make[key.id]
+            counts[self.name][f"{pseudonymizer.method} under key {key.id}"] += len(index)
+            part = self._apply(batch, pseudonymizer, flow_id_subkey(key.material))
+            return self._stamp(part, pseudonymizer.method, key.id)
         parts, order = [], []
-        for k in np.unique(index):
+        for k in groups:
             rows = index == k
             key = self.keys.keys[int(k)]
             pseudonymizer = self.make[key.id]
@@ -150,7 +172,7 @@ class PseudonymizeStep:
             if targets.any():
                 values = table[column].combine_chunks()
                 mask = pa.array(targets)
-                replaced = pseudonymizer.pseudonymize(values.filter(mask))
+                replaced = pseudonymizer.pseudonymize_parsed(batch.parsed(column).select(targets))
                 i = table.schema.get_field_index(column)
                 table = table.set_column(i, table.schema.field(i), pc.replace_with_mask(values, mask, replaced))
         # flow ids are unkeyed hashes of the clear tuple: re-keyed whenever anything is pseudonymized

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters._pseudonymizer import pseudonymize_distinct
+from filters._pseudonymizer import pseudonymize_distinct, pseudonymize_parsed
 from policies import PolicyError
 from policies._addresses import ParsedAddresses, format_addresses
 
@@ -46,6 +46,10 @@ class PrefixTruncator:
     def pseudonymize(self, addresses: pa.Array | pa.ChunkedArray) -> pa.StringArray:
         """The network of each address; nulls stay null, a non-address raises."""
         return pseudonymize_distinct(addresses, self._distinct, self.method)
+
+    def pseudonymize_parsed(self, parsed: ParsedAddresses) -> pa.StringArray:
+        """The same for addresses the gate has already parsed."""
+        return pseudonymize_parsed(parsed, self._distinct, self.method)
 
     def _distinct(self, parsed: ParsedAddresses) -> pa.StringArray:
         networks = ParsedAddresses(

@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from policies import PolicyError
-from policies._ledger import Ledger, load_signing_key, public_key_id, write_public_key, write_signing_key
+from policies import Ledger, PolicyError, load_signing_key, public_key_id, write_public_key, write_signing_key
 
 DEFAULT_LEDGER = "metagate-ledger.sqlite"
 

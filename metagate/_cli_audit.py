@@ -12,8 +12,7 @@ import typer
 from filters import apply_retention
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_policy import load_checked
-from policies import MetagateError
-from policies._ledger import Ledger, load_public_key, public_key_id, verify
+from policies import Ledger, MetagateError, load_public_key, public_key_id, verify_ledger
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit ledger.")
 retention_app = typer.Typer(no_args_is_help=True, help="Delete gated data past its retention.")
@@ -56,7 +55,7 @@ def verify_command(
         if head is not None:
             seq, _, digest = head.partition(":")
             expected = (int(seq), digest)
-        result = verify(place.ledger, keys, expected_head=expected)
+        result = verify_ledger(place.ledger, keys, expected_head=expected)
     except (MetagateError, ValueError) as exc:
         raise _fail(exc if isinstance(exc, MetagateError) else MetagateError(f"--head: {exc}")) from exc
     for problem in result.problems:

@@ -41,6 +41,25 @@ if _typing.TYPE_CHECKING:
         KeyRing,
         load_keys,
     )
+    from policies._ledger import (
+        Ledger,
+    )
+    from policies._ledger_format import (
+        LedgerEntry,
+    )
+    from policies._ledger_keys import (
+        load_public_key,
+        load_signing_key,
+        public_key_id,
+        write_public_key,
+        write_signing_key,
+    )
+    from policies._ledger_verify import (
+        LedgerProblem,
+        LedgerVerification,
+        ProblemKind,
+        verify_ledger,
+    )
     from policies._loader import (
         Policy,
         builtin_profiles,
@@ -78,10 +97,15 @@ _LAZY: dict[str, str] = {
     "Key": "policies._keys",
     "KeyRef": "policies._models",
     "KeyRing": "policies._keys",
+    "Ledger": "policies._ledger",
+    "LedgerEntry": "policies._ledger_format",
+    "LedgerProblem": "policies._ledger_verify",
+    "LedgerVerification": "policies._ledger_verify",
     "Network": "policies._models",
     "ParsedAddresses": "policies._addresses",
     "PartnerAgreement": "policies._models",
     "Policy": "policies._loader",
+    "ProblemKind": "policies._ledger_verify",
     "Profile": "policies._models",
     "PseudonymMethod": "policies._models",
     "PseudonymScope": "policies._models",
@@ -100,7 +124,13 @@ _LAZY: dict[str, str] = {
     "load_keys": "policies._keys",
     "load_policy": "policies._loader",
     "load_profile": "policies._loader",
+    "load_public_key": "policies._ledger_keys",
+    "load_signing_key": "policies._ledger_keys",
     "parse_addresses": "policies._addresses",
+    "public_key_id": "policies._ledger_keys",
+    "verify_ledger": "policies._ledger_verify",
+    "write_public_key": "policies._ledger_keys",
+    "write_signing_key": "policies._ledger_keys",
 }
 
 
@@ -130,6 +160,10 @@ __all__ = [
     "Key",
     "KeyRef",
     "KeyRing",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerProblem",
+    "LedgerVerification",
     "MetagateError",
     "Network",
     "NotACaptureError",
@@ -137,6 +171,7 @@ __all__ = [
     "PartnerAgreement",
     "Policy",
     "PolicyError",
+    "ProblemKind",
     "Profile",
     "PseudonymMethod",
     "PseudonymScope",
@@ -155,5 +190,11 @@ __all__ = [
     "load_keys",
     "load_policy",
     "load_profile",
+    "load_public_key",
+    "load_signing_key",
     "parse_addresses",
+    "public_key_id",
+    "verify_ledger",
+    "write_public_key",
+    "write_signing_key",
 ]

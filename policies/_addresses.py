@@ -70,6 +70,30 @@ class ParsedAddresses:
     def __len__(self) -> int:
         return len(self.version)
 
+    def select(self, rows: npt.NDArray[Any]) -> ParsedAddresses:
+        """The rows a boolean mask or an index array picks, in that order."""
+        return ParsedAddresses(self.version[rows], self.v4[rows], self.v6_hi[rows], self.v6_lo[rows])
+
+    def distinct(self) -> tuple[ParsedAddresses, npt.NDArray[np.intp]]:
+        """Each distinct address once, and for every row the index of its address there."""
+        inverse = np.empty(len(self), np.intp)
+        firsts = []
+        found = 0
+        for version in (4, 6, 0):
+            rows = np.flatnonzero(self.version == version)
+            if not len(rows):
+                continue
+            if version == 4:  # integers sort far faster than 16-byte records
+                _, first, where = np.unique(self.v4[rows], return_index=True, return_inverse=True)
+            else:
+                pairs = np.stack([self.v6_hi[rows], self.v6_lo[rows]], axis=1)
+                packed = np.ascontiguousarray(pairs).view(np.dtype((np.void, 16))).ravel()
+                _, first, where = np.unique(packed, return_index=True, return_inverse=True)
+            inverse[rows] = where.ravel() + found
+            firsts.append(rows[first])
+            found += len(first)
+        return self.select(np.concatenate(firsts) if firsts else np.empty(0, np.intp)), inverse
+
 
 def parse_addresses(arr: pa.Array | pa.ChunkedArray) -> ParsedAddresses:
     """Parse a column of address text (string, large_string, string_view or a dictionary

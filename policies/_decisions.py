@@ -122,7 +122,10 @@ class DecisionEngine:
     def decide(
         self, orig: pa.Array | pa.ChunkedArray, resp: pa.Array | pa.ChunkedArray, start_us: _I64, end_us: _I64
     ) -> Decisions:
-        po, pr = parse_addresses(orig), parse_addresses(resp)
+        return self.decide_parsed(parse_addresses(orig), parse_addresses(resp), start_us, end_us)
+
+    def decide_parsed(self, po: ParsedAddresses, pr: ParsedAddresses, start_us: _I64, end_us: _I64) -> Decisions:
+        """As :meth:`decide`, for address columns already parsed."""
         valid = (po.version != 0) & (po.version == pr.version)
         od, rd = self.is_domestic(po) & valid, self.is_domestic(pr) & valid
         cls = np.where(valid, 2 * od.astype(np.uint8) + rd.astype(np.uint8), UNCLASSIFIED).astype(np.uint8)

@@ -35,7 +35,8 @@ from scapy.utils import PcapReader
 from collectors import FileSource
 from collectors._pyflows import Observation
 from collectors._scapy_decode import Decoder
-from filters._strip import PacketStripper, StripSummary, strip_capture
+from filters._strip import StripSummary, strip_capture
+from filters._strip_packet import PacketStripper
 from policies import CaptureError, ConfigError, GateViolation, NotACaptureError
 from tests.canaries import CANARIES, CANARY_DIR, assert_no_canary, find_canaries
 

@@ -295,3 +295,14 @@ def test_in_prefixes_examples() -> None:
 def test_a_prefix_that_is_no_network_is_a_policy_error() -> None:
     with pytest.raises(PolicyError, match="not an IPv4Network or IPv6Network"):
         in_prefixes(parse_addresses(pa.array(["10.0.0.1"])), ["10.0.0.0/8"])  # type: ignore[list-item]
+
+
+@given(st.lists(st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1", "2001:db8::2", "::", "0.0.0.0", "bad"]),
+                max_size=40))  # fmt: skip
+def test_distinct_maps_every_row_to_its_own_address(values: list[str]) -> None:
+    parsed = parse_addresses(pa.array(values, pa.string()))
+    distinct, inverse = parsed.distinct()
+    assert len(set(zip(distinct.version, distinct.v4, distinct.v6_hi, distinct.v6_lo, strict=True))) == len(distinct)
+    back = distinct.select(inverse)
+    for name in ("version", "v4", "v6_hi", "v6_lo"):
+        assert (getattr(back, name) == getattr(parsed, name)).all()

@@ -23,20 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies import ConfigError, PolicyError
-from policies._ledger import (
-    GENESIS_HASH,
-    Ledger,
-    LedgerVerification,
-    ProblemKind,
-    canonical_json,
-    entry_hash,
-    load_public_key,
-    load_signing_key,
-    public_key_id,
-    verify,
-    write_public_key,
-    write_signing_key,
-)
+from policies._ledger import Ledger
+from policies._ledger_format import GENESIS_HASH, canonical_json, entry_hash
+from policies._ledger_keys import load_public_key, load_signing_key, public_key_id, write_public_key, write_signing_key
+from policies._ledger_verify import LedgerVerification, ProblemKind, verify
 
 START = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
 
