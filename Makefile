@@ -54,6 +54,8 @@ bench: $(TEST_STAMP) system-packages
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(AOT)
 	$(BIN)/python bench/collect_bench.py
+	$(BIN)/python bench/gate_bench.py
+	$(BIN)/python bench/cryptopan_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info collectors/_fastcore*.so
