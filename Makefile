@@ -50,8 +50,15 @@ lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(TEST_STAMP) system-packages
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+# The peers measured against (nfstream) get a venv of their own, so that their dependencies
+# (pandas) are not imported by metagate's processes.
+PEERS := bench/out/peers
+
+$(PEERS)/bin/python:
+	$(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet 'nfstream>=6.6,<6.7'
+
+bench: $(TEST_STAMP) system-packages $(PEERS)/bin/python
 	$(AOT)
 	$(BIN)/python bench/collect_bench.py
 	$(BIN)/python bench/gate_bench.py

@@ -37,6 +37,7 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_DIR = BENCH_DIR / "out"
+PEERS_PYTHON = OUT_DIR / "peers" / "bin" / "python"
 GIB = 1 << 30
 TARGET_PPS = 3_000_000
 TARGET_VS_TCPDUMP = 1.0
@@ -307,7 +308,10 @@ def compare_flows(fast: Any, oracle: Any) -> str:
 
 def measure_nfstream(workload: Path, packets: int) -> Result:
     """nfstream 6.6 in its own process, one meter (one core), nDPI and statistics off."""
-    done, info = child_json(self_cmd("--child", "nfstream", str(workload)))
+    # nfstream lives in a venv of its own (make bench): its pandas, installed beside metagate, would be
+    # imported by pyarrow in every metagate process and tax the whole-process rows
+    python = PEERS_PYTHON if PEERS_PYTHON.exists() else Path(sys.executable)
+    done, info = child_json([str(python), str(Path(__file__).resolve()), "--child", "nfstream", str(workload)])
     return Result("nfstream 6.6 (1 meter, no dissection)", packets, info["seconds"], done.peak_rss, info["flows"],
                   note=f"timed inside the child, imports excluded; {info['packets']:,} packets in its flows")
 

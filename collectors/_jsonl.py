@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
-_QUOTE = pa.scalar('"')
+_QUOTE = '"'  # a plain str: nothing is converted from Python objects at import time
 
 
 def _quoted(strings: pa.Array) -> pa.Array:

@@ -13,11 +13,14 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from policies import Ledger, PolicyError, load_signing_key, public_key_id, write_public_key, write_signing_key
+from policies import PolicyError
+
+if TYPE_CHECKING:
+    from policies import Ledger
 
 DEFAULT_LEDGER = "metagate-ledger.sqlite"
 
@@ -39,12 +42,16 @@ class LedgerPlace:
 
     def open(self) -> Ledger:
         """The ledger, ready to append; an error naming the key when it was never initialised."""
+        from policies import Ledger, load_signing_key
+
         if not self.key.exists():
             raise PolicyError(f"no ledger signing key at {self.key}: run `metagate audit init` first", path=self.key)
         return Ledger(self.ledger, load_signing_key(self.key))
 
     def init(self) -> str:
         """A new signing key (refuses to replace one) and the ledger's first entry; the key id."""
+        from policies import Ledger, public_key_id, write_public_key, write_signing_key
+
         self.key.parent.mkdir(parents=True, exist_ok=True)
         signer = write_signing_key(self.key)
         public = signer.public_key()

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from filters import apply_retention
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_policy import load_checked
-from policies import Ledger, MetagateError, load_public_key, public_key_id, verify_ledger
+from policies import MetagateError
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit ledger.")
 retention_app = typer.Typer(no_args_is_help=True, help="Delete gated data past its retention.")
@@ -45,6 +44,8 @@ def verify_command(
     head: Annotated[str | None, typer.Option(help="a head noted earlier, SEQ:HASH, to catch a cut-off tail")] = None,
 ) -> None:
     """Check every entry's hash, chain and signature; name each edited, deleted, inserted or moved entry."""
+    from policies import load_public_key, public_key_id, verify_ledger
+
     place = LedgerPlace.resolve(ledger, ledger_key)
     try:
         keys = {}
@@ -74,6 +75,8 @@ def show(
     contains: Annotated[str | None, typer.Option(help="only entries whose payload mentions this text")] = None,
 ) -> None:
     """The ledger's entries as JSON lines."""
+    from policies import Ledger
+
     place = LedgerPlace.resolve(ledger, None)
     try:
         with Ledger(place.ledger, None) as opened:
@@ -93,6 +96,8 @@ def apply(
     ledger_key: LedgerKeyOption = None,
 ) -> None:
     """Delete gated records whose retention has ended, and record the deletion in the ledger."""
+    from filters import apply_retention
+
     place = LedgerPlace.resolve(ledger, ledger_key)
     try:
         resolved = load_checked(policy)

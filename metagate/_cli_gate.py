@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from filters import Gate, GateReport, address_rewriter, policy_keys
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_policy import load_checked
-from metagate._gating import file_sha256, gate_files, gate_payload
 from policies import ConfigError, MetagateError, PolicyError
+
+if TYPE_CHECKING:
+    from filters import GateReport
 
 GATE_FORMATS = ("parquet", "jsonl", "csv")
 PolicyOption = Annotated[Path, typer.Option("--policy", help="site policy file (or a built-in profile name)")]
@@ -27,6 +28,9 @@ def gate(
     ledger_key: LedgerKeyOption = None,
 ) -> None:
     """Gate flow records under a policy: only what it allows passes, pseudonymized as it says."""
+    from filters import Gate
+    from metagate._gating import gate_files, gate_payload
+
     place = LedgerPlace.resolve(ledger, ledger_key)
     try:
         if fmt not in GATE_FORMATS:
@@ -58,7 +62,8 @@ def strip(
     ledger_key: LedgerKeyOption = None,
 ) -> None:
     """Write a headers-only copy of a capture for evidence: no payload byte, addresses as the policy says."""
-    from filters import strip_capture  # scapy-free, but only this command needs it
+    from filters import address_rewriter, policy_keys, strip_capture
+    from metagate._gating import file_sha256
 
     place = LedgerPlace.resolve(ledger, ledger_key)
     try:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from collectors import FLOW_FIELDS
-from filters import gated_schema, policy_keys
-from policies import MetagateError, Policy, explain, load_policy
+from policies import MetagateError
+
+if TYPE_CHECKING:
+    from policies import Policy
 
 policy_app = typer.Typer(no_args_is_help=True, help="Check or explain a policy file.")
 
@@ -19,6 +21,9 @@ PolicyArg = Annotated[Path, typer.Argument(help="a site policy file, a profile f
 
 def load_checked(spec: Path | str) -> Policy:
     """A policy that the gate could run now: valid, current approvals, keys readable."""
+    from filters import gated_schema, policy_keys
+    from policies import load_policy
+
     policy = load_policy(spec)
     policy.check_current(datetime.now(UTC))
     gated_schema(policy.profile.fields)
@@ -45,6 +50,8 @@ def check(policy: PolicyArg) -> None:
 @policy_app.command("explain")
 def explain_command(policy: PolicyArg) -> None:
     """Say what the policy lets through, drops and pseudonymizes, and under which approval."""
+    from policies import explain, load_policy
+
     try:
         resolved = load_policy(policy)
     except MetagateError as exc:

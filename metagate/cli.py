@@ -19,7 +19,6 @@ from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_audit import audit_app, retention_app
 from metagate._cli_gate import gate, print_gate_summary, strip
 from metagate._cli_policy import load_checked, policy_app
-from metagate._gating import gate_payload
 from metagate._report import ProgressReporter, print_summary
 from policies import ConfigError, MetagateError, PolicyError
 
@@ -86,6 +85,8 @@ def collect(
         with reporter:
             summary = collector.run(sources)
         if policy is not None:
+            from metagate._gating import gate_payload
+
             gate_run = gated["transform"]
             inputs = [{"source": s} for s in sources]
             payload = gate_payload(gate_run, inputs, output, "collect")
