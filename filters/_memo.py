@@ -66,8 +66,9 @@ class NumberMemo:
             self._keys = np.empty(0, np.uint64)
             self._addr = [np.empty(0, np.uint64) for _ in range(self.width)]
             self._pseud = [np.empty(0, np.uint64) for _ in range(self.width)]
-        merged = np.concatenate([self._keys, keys])
-        order = np.argsort(merged, kind="stable")  # two sorted runs: a linear merge
-        self._keys = merged[order]
-        self._addr = [np.concatenate([a, w])[order] for a, w in zip(self._addr, words, strict=True)]
-        self._pseud = [np.concatenate([p, q])[order] for p, q in zip(self._pseud, pseudonyms, strict=True)]
+        order = np.argsort(keys)  # only the new ones are sorted; they are inserted into the sorted memo
+        keys = keys[order]
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
+        self._addr = [np.insert(a, at, w[order]) for a, w in zip(self._addr, words, strict=True)]
+        self._pseud = [np.insert(p, at, q[order]) for p, q in zip(self._pseud, pseudonyms, strict=True)]

@@ -306,3 +306,17 @@ def test_distinct_maps_every_row_to_its_own_address(values: list[str]) -> None:
     back = distinct.select(inverse)
     for name in ("version", "v4", "v6_hi", "v6_lo"):
         assert (getattr(back, name) == getattr(parsed, name)).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("0.0.0.0", True), ("255.255.255.255", True), ("10.0.0.1", True), ("256.1.1.1", False), ("01.2.3.4", False),
+     ("1.2.3.00", False), ("1.2.3", False), ("1.2.3.4.5", False), ("1..3.4", False), (" 1.2.3.4", False),
+     ("1.2.3.4 ", False), ("1.2.3.4\n", False), ("1.2.3.-4", False), ("１.2.3.4", False), ("999999999.1.1.1", False),
+     ("1.2.3.4x", False), ("100.200.250.199", True)],
+)  # fmt: skip
+def test_dotted_quads_are_strict(text: str, ok: bool) -> None:
+    parsed = parse_addresses(pa.array([text, "2001:db8::1", None], pa.string()))
+    assert bool(parsed.version[0] == 4) is ok
+    if ok:
+        assert int(parsed.v4[0]) == int(ipaddress.IPv4Address(text))
