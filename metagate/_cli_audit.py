@@ -11,25 +11,19 @@ import typer
 
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_policy import load_checked
-from policies import MetagateError
+from metagate._exits import command_errors
+from policies import ConfigError
 
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit ledger.")
 retention_app = typer.Typer(no_args_is_help=True, help="Delete gated data past its retention.")
-
-
-def _fail(exc: MetagateError, status: int = 2) -> typer.Exit:
-    typer.echo(f"metagate: error: {exc}", err=True)
-    return typer.Exit(status)
 
 
 @audit_app.command()
 def init(ledger: LedgerOption = None, ledger_key: LedgerKeyOption = None) -> None:
     """Create the ledger's signing key (never replaces one) and its first entry."""
     place = LedgerPlace.resolve(ledger, ledger_key)
-    try:
+    with command_errors():
         key_id = place.init()
-    except MetagateError as exc:
-        raise _fail(exc) from exc
     typer.echo(f"ledger {place.ledger}: signing key {place.key} (id {key_id}), public key {place.public_key}")
 
 
@@ -47,7 +41,7 @@ def verify_command(
     from policies import load_public_key, public_key_id, verify_ledger
 
     place = LedgerPlace.resolve(ledger, ledger_key)
-    try:
+    with command_errors():
         keys = {}
         for path in public_key or [place.public_key]:
             key = load_public_key(path)
@@ -55,10 +49,10 @@ def verify_command(
         expected = None
         if head is not None:
             seq, _, digest = head.partition(":")
+            if not seq.isdigit():
+                raise ConfigError(f"not SEQ:HASH: {head!r}", field="head")
             expected = (int(seq), digest)
         result = verify_ledger(place.ledger, keys, expected_head=expected)
-    except (MetagateError, ValueError) as exc:
-        raise _fail(exc if isinstance(exc, MetagateError) else MetagateError(f"--head: {exc}")) from exc
     for problem in result.problems:
         typer.echo(str(problem))
     head_text = f"{result.head[0]}:{result.head[1]}" if result.head else "none"
@@ -78,14 +72,11 @@ def show(
     from policies import Ledger
 
     place = LedgerPlace.resolve(ledger, None)
-    try:
-        with Ledger(place.ledger, None) as opened:
-            for entry in opened.entries(kind=kind, actor=actor, contains=contains):
-                line = {"seq": entry.seq, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
-                        "payload": entry.payload, "hash": entry.hash}  # fmt: skip
-                typer.echo(json.dumps(line, sort_keys=True))
-    except MetagateError as exc:
-        raise _fail(exc) from exc
+    with command_errors(), Ledger(place.ledger, None) as opened:
+        for entry in opened.entries(kind=kind, actor=actor, contains=contains):
+            line = {"seq": entry.seq, "at": entry.at, "kind": entry.kind, "actor": entry.actor,
+                    "payload": entry.payload, "hash": entry.hash}  # fmt: skip
+            typer.echo(json.dumps(line, sort_keys=True))
 
 
 @retention_app.command()
@@ -99,7 +90,7 @@ def apply(
     from filters import apply_retention
 
     place = LedgerPlace.resolve(ledger, ledger_key)
-    try:
+    with command_errors():
         resolved = load_checked(policy)
         place.open().close()  # fail early when the ledger cannot be written
         now = datetime.now(UTC)
@@ -107,8 +98,6 @@ def apply(
         payload = {"store": str(store), "policy": resolved.name, "policy_sha256": resolved.digest,
                    "at": now.isoformat(), **result.payload()}  # fmt: skip
         seq = record(place, "retention.apply", payload)
-    except MetagateError as exc:
-        raise _fail(exc) from exc
     typer.echo(
         f"retention: {result.records_deleted:,} records deleted ({len(result.files_deleted)} files removed, "
         f"{len(result.files_rewritten)} rewritten), {result.records_kept:,} kept; ledger entry {seq}"

@@ -10,7 +10,8 @@ import typer
 
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_policy import load_checked
-from policies import ConfigError, MetagateError, PolicyError
+from metagate._exits import command_errors
+from policies import ConfigError
 
 if TYPE_CHECKING:
     from filters import GateReport
@@ -32,19 +33,13 @@ def gate(
     from metagate._gating import gate_files, gate_payload
 
     place = LedgerPlace.resolve(ledger, ledger_key)
-    try:
+    with command_errors():
         if fmt not in GATE_FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(GATE_FORMATS)}", field="format")
         gate_run = Gate(load_checked(policy))
         place.open().close()  # fail early when the ledger cannot be written
         run = gate_files(flows, gate_run, output, fmt)
         seq = record(place, "gate.run", gate_payload(gate_run, run.inputs, output, "gate"))
-    except (ConfigError, PolicyError) as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     for problem in run.problems:
         typer.echo(f"not gated: {problem}", err=True)
     print_gate_summary(gate_run.report(), seq)
@@ -66,7 +61,7 @@ def strip(
     from metagate._gating import file_sha256
 
     place = LedgerPlace.resolve(ledger, ledger_key)
-    try:
+    with command_errors():
         resolved = load_checked(policy)
         rewrite, key_id = address_rewriter(resolved, policy_keys(resolved))
         place.open().close()  # fail early when the ledger cannot be written
@@ -82,12 +77,6 @@ def strip(
             **summary.as_dict(),
         }
         seq = record(place, "strip.run", payload)
-    except (ConfigError, PolicyError) as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     for problem in summary.problems:
         typer.echo(f"partly read: {problem}", err=True)
     typer.echo(

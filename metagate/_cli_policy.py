@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from collectors import FLOW_FIELDS
-from policies import MetagateError
+from metagate._exits import command_errors
 
 if TYPE_CHECKING:
     from policies import Policy
@@ -35,11 +35,8 @@ def load_checked(spec: Path | str) -> Policy:
 @policy_app.command()
 def check(policy: PolicyArg) -> None:
     """Validate a policy: every error names the file, the line and the field."""
-    try:
+    with command_errors():
         resolved = load_checked(policy)
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(2) from exc
     typer.echo(
         f"{resolved.source}: ok: policy {resolved.name}, {len(resolved.approvals)} approval(s), "
         f"{len(resolved.keys)} key reference(s), {len(resolved.profile.fields)} fields kept, "
@@ -52,9 +49,6 @@ def explain_command(policy: PolicyArg) -> None:
     """Say what the policy lets through, drops and pseudonymizes, and under which approval."""
     from policies import explain, load_policy
 
-    try:
+    with command_errors():
         resolved = load_policy(policy)
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(2) from exc
     typer.echo(explain(resolved, FLOW_FIELDS), nl=False)

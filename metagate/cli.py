@@ -14,13 +14,13 @@ from typing import Annotated, Any
 import typer
 
 from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_timeouts
-from collectors._collect import EXIT_USAGE
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_audit import audit_app, retention_app
 from metagate._cli_gate import gate, print_gate_summary, strip
 from metagate._cli_policy import load_checked, policy_app
+from metagate._exits import command_errors
 from metagate._report import ProgressReporter, print_summary
-from policies import ConfigError, MetagateError, PolicyError
+from policies import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lawful flow metadata from carrier network taps.")
 app.add_typer(policy_app, name="policy")
@@ -56,7 +56,7 @@ def collect(
     ledger_key: LedgerKeyOption = None,
 ) -> None:
     """Decode packets into bidirectional flow records (Zeek conn.log semantics)."""
-    try:
+    with command_errors():
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="format")
         if engine not in ENGINES:
@@ -93,12 +93,6 @@ def collect(
             payload["packets"] = summary.packets
             record(LedgerPlace.resolve(ledger, ledger_key), "gate.run", payload)
             print_gate_summary(gate_run.report())
-    except (ConfigError, PolicyError) as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     print_summary(summary)
     raise typer.Exit(summary.exit_status)
 
