@@ -22,6 +22,7 @@ from filters._flowids import flow_id_subkey, rekey_flow_ids, rekey_id_lists
 from filters._pseudonymizer import Pseudonymizer
 from filters._schema import GATE_FIELDS
 from policies import DecisionEngine, KeyRing, Network, ParsedAddresses, PseudonymScope, in_prefixes, parse_addresses
+from policies._addresses import AddressMemo
 
 _Bool = npt.NDArray[np.bool_]
 _US_PER_DAY = 86_400 * 1_000_000
@@ -74,10 +75,11 @@ class ScopeStep:
 
     def __init__(self, engine: DecisionEngine) -> None:
         self.engine = engine
+        self._memo = AddressMemo()
 
     def __call__(self, batch: GateBatch, counts: Counts) -> GateBatch:
         table = batch.table
-        orig, resp = parse_addresses(table["orig_addr"]), parse_addresses(table["resp_addr"])
+        orig, resp = self._memo.parse(table["orig_addr"]), self._memo.parse(table["resp_addr"])
         decisions = self.engine.decide_parsed(orig, resp, _micros(table["start"]), _micros(table["end"]))
         counts[self.name].update(decisions.counts())
         table = table.append_column(GATE_FIELDS[0], decisions.class_names())

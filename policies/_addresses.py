@@ -111,6 +111,61 @@ def parse_addresses(arr: pa.Array | pa.ChunkedArray) -> ParsedAddresses:
     )
 
 
+class AddressMemo:
+    """Addresses parsed in earlier batches, found again by Arrow's hash lookup.
+
+    A tap sees the same subscribers and servers batch after batch; looking a column up in
+    the addresses already parsed (``index_in``) costs less than parsing it again, and only
+    the addresses new to the memo are parsed. Bounded: past ``limit`` distinct values it
+    starts again empty.
+    """
+
+    def __init__(self, limit: int = 1 << 18) -> None:
+        self.limit = limit
+        self._known = pa.array([], pa.string())
+        self._parsed = _empty(0)
+
+    def parse(self, arr: pa.Array | pa.ChunkedArray) -> ParsedAddresses:
+        """As :func:`parse_addresses`, row for row."""
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if not pa.types.is_string(arr.type):
+            return parse_addresses(arr)
+        n = len(arr)
+        found = np.full(n, -1, np.int64)
+        if len(self._known):
+            at = pc.index_in(arr, value_set=self._known)
+            found = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        out = _empty(n)
+        hit = found >= 0
+        if hit.any():
+            known = self._parsed.select(found[hit])
+            out.version[hit], out.v4[hit] = known.version, known.v4
+            out.v6_hi[hit], out.v6_lo[hit] = known.v6_hi, known.v6_lo
+        miss = ~hit & arr.is_valid().to_numpy(zero_copy_only=False)
+        if miss.any():
+            rows = np.flatnonzero(miss)
+            fresh = arr.take(pa.array(rows))
+            encoded = pc.dictionary_encode(fresh)
+            distinct = parse_distinct(encoded.dictionary)
+            codes = encoded.indices.to_numpy(zero_copy_only=False)
+            out.version[rows], out.v4[rows] = distinct.version[codes], distinct.v4[codes]
+            out.v6_hi[rows], out.v6_lo[rows] = distinct.v6_hi[codes], distinct.v6_lo[codes]
+            self._remember(encoded.dictionary, distinct)
+        return out
+
+    def _remember(self, values: pa.Array, parsed: ParsedAddresses) -> None:
+        if len(self._known) + len(values) > self.limit:
+            self._known, self._parsed = pa.array([], pa.string()), _empty(0)
+        self._known = pa.concat_arrays([self._known, values.cast(pa.string())])
+        self._parsed = ParsedAddresses(
+            np.concatenate([self._parsed.version, parsed.version]),
+            np.concatenate([self._parsed.v4, parsed.v4]),
+            np.concatenate([self._parsed.v6_hi, parsed.v6_hi]),
+            np.concatenate([self._parsed.v6_lo, parsed.v6_lo]),
+        )
+
+
 def encode_distinct(arr: pa.Array | pa.ChunkedArray) -> pa.DictionaryArray:
     """A column of address text as its distinct values (the dictionary, no nulls, each
     value once) and one index a row (null for a null row); GateViolation if not text."""

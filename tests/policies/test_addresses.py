@@ -320,3 +320,16 @@ def test_dotted_quads_are_strict(text: str, ok: bool) -> None:
     assert bool(parsed.version[0] == 4) is ok
     if ok:
         assert int(parsed.v4[0]) == int(ipaddress.IPv4Address(text))
+
+
+@given(st.lists(st.lists(st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1", "10.0.0.1", "bad", None]),
+                         max_size=20), max_size=5))  # fmt: skip
+def test_memo_parses_like_parse_addresses(batches: list[list[str | None]]) -> None:
+    from policies._addresses import AddressMemo
+
+    memo = AddressMemo(limit=4)  # small: the reset path is taken too
+    for batch in batches:
+        column = pa.array(batch, pa.string())
+        want, got = parse_addresses(column), memo.parse(column)
+        for name in ("version", "v4", "v6_hi", "v6_lo"):
+            assert (getattr(got, name) == getattr(want, name)).all()
