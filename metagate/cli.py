@@ -16,6 +16,7 @@ import typer
 from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_timeouts
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_audit import audit_app, retention_app
+from metagate._cli_detect import detect
 from metagate._cli_gate import gate, print_gate_summary, strip
 from metagate._cli_policy import load_checked, policy_app
 from metagate._exits import command_errors
@@ -27,6 +28,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.command()(gate)
+app.command()(detect)
 app.command()(strip)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
