@@ -101,7 +101,7 @@ def _template_of(p: Packets) -> I64:
     return (p.gtp.astype(np.int64) * 6) + (p.v6.astype(np.int64) * 3) + p.l4
 
 
-def _put(buf: npt.NDArray[np.uint8], pos: I64, value: npt.NDArray[np.generic], width: int) -> None:
+def _put(buf: npt.NDArray[np.uint8], pos: I64, value: npt.ArrayLike, width: int) -> None:
     value = np.asarray(value).astype(np.uint64)
     for k in range(width):
         buf[pos + k] = ((value >> np.uint64(8 * (width - 1 - k))) & np.uint64(0xFF)).astype(np.uint8)
@@ -159,7 +159,7 @@ def _write_chunk(out: BinaryIO, p: Packets, sel: I64) -> None:
         head = np.frombuffer(t.header, dtype=np.uint8)
         buf[frame[at][:, None] + np.arange(len(head))] = head
         _stamp(buf, t, frame[at], p, sel[at], ip_len[at])
-    out.write(memoryview(buf))
+    out.write(buf.data)
 
 
 def write_pcap(path: Path, packets: Packets) -> int:

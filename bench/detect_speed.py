@@ -8,6 +8,9 @@ second of flow time are built first, then fed to one DetectorChain with every de
 the best of ``--repeat`` runs after a warm-up, on one core (numpy and Arrow stay
 single-threaded here). Target: at least 1,000,000 flows/s.
 
+``--gated FILE`` times a gated Parquet file instead (the benign capture of
+make_scenarios.py, collected and gated: bench/out/detect/benign.gated.parquet).
+
 Memory: for each length in ``--memory`` (millions of flows, same ``--memory-rate``, so a
 longer input is a longer stretch of flow time), a fresh process generates the batches one by
 one, feeds them and reports its peak RSS (VmHWM) and the most rows each detector ever held.
@@ -68,15 +71,26 @@ def _feed() -> Any:
     return IndicatorSet.from_objects(objects)
 
 
-def speed(flows: int, rate: float, repeat: int) -> dict[str, Any]:
+def _gated_file(path: Path) -> list[Any]:
+    """A gated Parquet file (``metagate collect --policy``) in batches of 65,536 rows."""
+    import pyarrow.parquet as pq
+
+    whole = pq.read_table(path)
+    return [whole.slice(i, 65_536) for i in range(0, whole.num_rows, 65_536)]
+
+
+def speed(
+    flows: int, rate: float, repeat: int, gated: Path | None = None, feed_path: Path | None = None
+) -> dict[str, Any]:
     from gated_synth import batches
 
-    from detectors import DetectorChain
+    from detectors import DetectorChain, load_indicators
 
     _single_thread()
-    feed = _feed()
+    feed = load_indicators(feed_path) if feed_path is not None else _feed()
     began = time.perf_counter()
-    tables = list(batches(flows, rate=rate, seed=1))
+    tables = _gated_file(gated) if gated is not None else list(batches(flows, rate=rate, seed=1))
+    flows = sum(t.num_rows for t in tables)
     built = time.perf_counter() - began
     warm = DetectorChain(indicators=feed)
     warm.feed(tables[0].slice(0, 20_000))
@@ -136,14 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", default="1,2,4,8", help="input lengths in millions of flows (default 1,2,4,8)")
     parser.add_argument("--memory-rate", type=float, default=50.0, help="flows per second for the memory runs")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--gated", type=Path, help="time a gated Parquet file instead (e.g. out/detect/benign.gated.parquet)"
+    )
+    parser.add_argument("--indicators", type=Path, help="the partner feed for --gated (default: a synthetic one)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         memory_child(args.child, args.memory_rate)
         return 0
-    result = speed(args.flows, args.rate, args.repeat)
+    result = speed(args.flows, args.rate, args.repeat, args.gated, args.indicators)
     met = result["flows_per_s"] >= TARGET
-    print(f"all detectors, one core: {result['flows']:,} gated flows in {result['seconds']:.2f} s = "
+    source = str(args.gated) if args.gated else "synthetic"
+    print(f"all detectors, one core, {source}: {result['flows']:,} gated flows in {result['seconds']:.2f} s = "
           f"{result['flows_per_s']:,.0f} flows/s ({result['flows_per_s'] / TARGET:.2f}x the 1M/s target: "
           f"{'ok' if met else 'BELOW TARGET'}); {result['findings']} findings")  # fmt: skip
     if not args.skip_memory:

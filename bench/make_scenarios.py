@@ -126,7 +126,7 @@ class Scenario:
         scanner6 = Addresses.v6_from(V6_SCANNER, [0x5CA7])
         h(horizontal(rng, "hscan-v6", self.at(6.1), scanner6, six, 23, TCP, 200, 0.0))
         # horizontal, slow: one probe every few minutes over hours
-        for i, (hours, n, port, seconds) in enumerate(
+        for i, (hours, n, port, span) in enumerate(
             [(0.3, 80, 23, 4 * 3600), (2.0, 50, 8080, 2.5 * 3600), (1.0, 110, 5900, 6 * 3600)]
         ):
             h(
@@ -138,7 +138,7 @@ class Scenario:
                     self.many(self.hosts, n),
                     port,
                     TCP,
-                    seconds,
+                    span,
                     0.0,
                 )
             )

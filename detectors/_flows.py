@@ -83,7 +83,8 @@ class _Labels:
 
     def unknown(self, known: tuple[str, ...]) -> list[str | None]:
         """The values present that are not ``known`` (None for a null)."""
-        present = [self.values[c] if c < len(self.values) else None for c in np.unique(self.codes)]
+        seen = np.flatnonzero(np.bincount(self.codes, minlength=len(self.values) + 1))
+        present = [self.values[c] if c < len(self.values) else None for c in seen]
         return [value for value in present if value not in known]
 
 
@@ -135,6 +136,10 @@ def check_columns(table: pa.Table) -> None:
 def flow_batch(table: pa.Table, serial0: int, watermark: int) -> FlowBatch:
     """The detectors' view of ``table``; ``serial0`` rows came before it, the latest start so far is ``watermark``."""
     check_columns(table)
+    wanted = [name for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in table.column_names]
+    table = table.select(wanted)
+    if any(table[name].num_chunks > 1 for name in wanted):
+        table = table.combine_chunks()
     n = table.num_rows
     start = _ints(table["start"], "start")
     end = _ints(table["end"], "end")

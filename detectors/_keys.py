@@ -87,9 +87,14 @@ def hash_text(values: pa.Array | pa.ChunkedArray) -> U64:
     lengths = offsets[1:] - offsets[:-1]
     key = mix(lengths.astype(np.uint64) * _GOLDEN)
     last = len(window) - 1
+    start = offsets[:-1]
     for j in range(-(-int(lengths.max()) // 8)):
-        word = window[np.minimum(offsets[:-1] + 8 * j, last)]
-        key = mix(key ^ (word & _TAIL[np.clip(lengths - 8 * j, 0, 8)]))
+        if j == 0:
+            key = mix(key ^ (window[np.minimum(start, last)] & _TAIL[np.minimum(lengths, 8)]))
+            continue
+        longer = np.flatnonzero(lengths > 8 * j)  # later words: the long texts only (IPv6)
+        word = window[np.minimum(start[longer] + 8 * j, last)]
+        key[longer] = mix(key[longer] ^ (word & _TAIL[np.minimum(lengths[longer] - 8 * j, 8)]))
     return key
 
 

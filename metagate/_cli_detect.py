@@ -20,12 +20,14 @@ import pyarrow as pa
 import typer
 
 from collectors import FLOW_FIELDS, read_flow_file
+from metagate._exits import command_errors
 from policies import CaptureError, ConfigError, MetagateError
 
 if TYPE_CHECKING:
     from detectors import DetectorChain
 
-EXIT_USAGE, EXIT_PARTLY_READ = 2, 3
+EXIT_PARTLY_READ = 3
+BATCH_ROWS = 65_536
 
 
 def detect(
@@ -49,12 +51,12 @@ def detect(
         write_findings,
     )
 
-    try:
+    with command_errors():
         thresholds = load_detector_config(config)
-        feed = load_indicators(indicators) if indicators is not None else None
-    except (ConfigError, IndicatorError) as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from exc
+        try:
+            feed = load_indicators(indicators) if indicators is not None else None
+        except IndicatorError as exc:  # the feed is a setting of the run: nothing was read yet
+            raise ConfigError(str(exc), field="indicators") from exc
     if feed is not None:
         for skipped in feed.problems:
             typer.echo(f"indicator skipped: {skipped}", err=True)
@@ -62,21 +64,24 @@ def detect(
     problems: list[str] = []
     for path in gated:
         try:
+            pending: list[pa.Table] = []
             for table in _gated_tables(path):
-                chain.feed(table)
+                pending.append(table)
+                if sum(t.num_rows for t in pending) >= BATCH_ROWS:  # small row groups fed together: faster
+                    chain.feed(pa.concat_tables(pending))
+                    pending = []
+            if pending:
+                chain.feed(pa.concat_tables(pending))
         except (CaptureError, DetectorError) as exc:
             problems.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
         except OSError as exc:
             problems.append(f"{path}: cannot read: {exc}")
     findings = chain.finish()
-    try:
-        write_findings(findings, output)
-    except OSError as exc:
-        typer.echo(f"metagate: error: cannot write {output}: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    except MetagateError as exc:
-        typer.echo(f"metagate: error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+    with command_errors():
+        try:
+            write_findings(findings, output)
+        except OSError as exc:
+            raise DetectorError(f"cannot write the findings: {exc}", path=output) from exc
     for problem in problems:
         typer.echo(f"not read: {problem}", err=True)
     _print_summary(chain, findings_by_kind=Counter(f.kind.value for f in findings))

@@ -59,6 +59,12 @@ def test_keys_depend_on_the_text_only(texts: list[str], cut: int) -> None:
             assert (whole[i] == whole[j]) == (a == b)
 
 
+def test_a_key_does_not_depend_on_the_other_texts_of_its_batch() -> None:
+    alone = hash_text(pa.array(["192.0.2.1"]))
+    beside_long = hash_text(pa.array(["2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", "192.0.2.1"]))
+    assert alone[0] == beside_long[1]
+
+
 def test_keys_of_addresses_are_distinct_and_stable() -> None:
     addresses = [f"10.{i >> 8}.{i & 255}.1" for i in range(20_000)] + ["2001:db8::1", "2001:db8:0:0:0:0:0:1", ""]
     keys = hash_text(pa.array(addresses))
