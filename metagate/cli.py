@@ -54,6 +54,9 @@ def collect(
     policy: Annotated[
         Path | None, typer.Option(help="gate in memory under this policy: only GatedRecords are written")
     ] = None,
+    detect: Annotated[
+        Path | None, typer.Option(help="with --policy: run the detectors on the gated records, findings to this file")
+    ] = None,
     ledger: LedgerOption = None,
     ledger_key: LedgerKeyOption = None,
 ) -> None:
@@ -72,7 +75,15 @@ def collect(
         if state is None and output != "-" and any(Path(s).is_dir() for s in sources):
             state = Path(output + ".state")
         reporter = ProgressReporter(sources)
+        if detect is not None and policy is None:
+            raise ConfigError("the detectors read gated records only: give --policy", field="detect")
         gated = _gate_for(policy, LedgerPlace.resolve(ledger, ledger_key))
+        chain = None
+        if detect is not None:
+            from detectors import DetectorChain
+
+            chain = DetectorChain()
+            gated["transform"] = _GateThenDetect(gated["transform"], chain)
         collector = Collector(
             make_engine(engine, config),
             output,
@@ -89,12 +100,17 @@ def collect(
         if policy is not None:
             from metagate._gating import gate_payload
 
-            gate_run = gated["transform"]
+            gate_run = gated["transform"].gate if chain is not None else gated["transform"]
             inputs = [{"source": s} for s in sources]
             payload = gate_payload(gate_run, inputs, output, "collect")
             payload["packets"] = summary.packets
             record(LedgerPlace.resolve(ledger, ledger_key), "gate.run", payload)
             print_gate_summary(gate_run.report())
+        if chain is not None and detect is not None:
+            from detectors import write_findings
+
+            count = write_findings(chain.finish(), detect)
+            typer.echo(f"findings {count:,} -> {detect}", err=True)
     print_summary(summary)
     raise typer.Exit(summary.exit_status)
 
@@ -105,6 +121,18 @@ def demo() -> None:
     from metagate._demo import run_demo
 
     raise typer.Exit(run_demo())
+
+
+class _GateThenDetect:
+    """The gate, with each gated batch also fed to the detectors (the pipeline stage after the gate)."""
+
+    def __init__(self, gate: Any, chain: Any) -> None:
+        self.gate, self.chain = gate, chain
+
+    def __call__(self, table: Any) -> Any:
+        out = self.gate(table)
+        self.chain.feed(out)
+        return out
 
 
 def _gate_for(policy: Path | None, place: LedgerPlace) -> dict[str, Any]:

@@ -127,3 +127,16 @@ def test_retention_deletes_expired_records_and_records_it(work: Path) -> None:
     assert not (store / "a.parquet").exists()
     entry = _ledger(work)[-1]
     assert entry["kind"] == "retention.apply" and entry["payload"]["records_deleted"] == kept  # type: ignore[index]
+
+
+def test_collect_with_policy_runs_the_detectors_as_the_next_stage(work: Path) -> None:
+    captures = [str(PCAPS / f"{name}.pcap") for name in ("tcp_states", "tcp_session", "udp_dns", "icmp")]
+    done = run(work, "collect", *captures, "--policy", "site-jp.yaml", "-o", "gated.parquet",
+               "--format", "parquet", "--detect", "inline.jsonl")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "findings" in done.stderr and (work / "inline.jsonl").exists()
+    done = run(work, "detect", "gated.parquet", "-o", "after.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert (work / "inline.jsonl").read_text() == (work / "after.jsonl").read_text()
+    done = run(work, "collect", captures[0], "--detect", "x.jsonl", "-o", "f.jsonl")
+    assert done.returncode == 2 and "--policy" in done.stderr
