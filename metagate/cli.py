@@ -17,8 +17,11 @@ from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_t
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_audit import audit_app, retention_app
 from metagate._cli_detect import detect
+from metagate._cli_exchange import package, pull, share
 from metagate._cli_gate import gate, print_gate_summary, strip
 from metagate._cli_policy import load_checked, policy_app
+from metagate._cli_review import review_app
+from metagate._cli_run import run
 from metagate._exits import command_errors
 from metagate._report import ProgressReporter, print_summary
 from policies import ConfigError
@@ -30,6 +33,11 @@ app.add_typer(retention_app, name="retention")
 app.command()(gate)
 app.command()(detect)
 app.command()(strip)
+app.add_typer(review_app, name="review")
+app.command()(package)
+app.command()(share)
+app.command()(pull)
+app.command()(run)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 
