@@ -35,9 +35,10 @@ def list_items(
             if as_json:
                 typer.echo(json.dumps(item.as_dict(), sort_keys=True))
                 continue
-            given = len([a for a in item.approvals])
+            auto = any(a.actor == "auto-approve" for a in item.approvals)
+            given = "auto" if auto else f"{len(item.approvals)}/{item.approvals_required}"
             typer.echo(
-                f"{item.id:>5}  {item.state:<9}  {given}/{item.approvals_required}  "
+                f"{item.id:>5}  {item.state:<9}  {given:<4}  "
                 f"TLP:{(item.tlp or '-').upper():<12}  {item.partner}  {item.summary}"
             )
         if not as_json:

@@ -133,3 +133,14 @@ def open_uid(path: Path) -> str:
     with sqlite3.connect(path) as conn:
         row = conn.execute("SELECT uid FROM transitions WHERE ledger_seq IS NULL").fetchone()
     return json.dumps(row[0] if row else None)
+
+
+def test_what_came_from_the_partner_is_never_queued_to_go_out(packager: Packager, queue: Queue) -> None:
+    decision, objects = packager.package(finding(0))
+    queue.conn.execute(
+        "INSERT INTO inbound VALUES ('us-partner', ?, '2025-01-01T00:00:00.000Z', 0, 'indicator', 'red', 1, '{}', 'x')",
+        (objects[0].id,),
+    )
+    refused = queue.enqueue(decision, objects, actor="tester", approvals_required=1, summary="s", kind="k")
+    assert refused.item is None and refused.notes[-1].clause == "exchange:inbound-is-not-reshared"
+    assert queue.items() == [] and queue.decisions()[-1]["outcome"] == "refused"
