@@ -15,6 +15,7 @@ import typer
 
 from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_timeouts
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
+from metagate._cli_accounts import hash_password
 from metagate._cli_audit import audit_app, retention_app
 from metagate._cli_detect import detect
 from metagate._cli_exchange import package, pull, share
@@ -38,6 +39,7 @@ app.command()(package)
 app.command()(share)
 app.command()(pull)
 app.command()(run)
+app.command(name="hash-password")(hash_password)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 

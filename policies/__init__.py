@@ -84,6 +84,11 @@ if _typing.TYPE_CHECKING:
         Tlp,
         TrafficClass,
     )
+    from policies._passwords import (
+        check_password_hash,
+        hash_password,
+        verify_password,
+    )
 
 _LAZY: dict[str, str] = {
     "AddressSpace": "policies._models",
@@ -117,6 +122,9 @@ _LAZY: dict[str, str] = {
     "Tlp": "policies._models",
     "TrafficClass": "policies._models",
     "builtin_profiles": "policies._loader",
+    "check_password_hash": "policies._passwords",
+    "hash_password": "policies._passwords",
+    "verify_password": "policies._passwords",
     "explain": "policies._explain",
     "format_ipv4": "policies._addresses",
     "format_ipv6": "policies._addresses",
@@ -183,9 +191,11 @@ __all__ = [
     "Tlp",
     "TrafficClass",
     "builtin_profiles",
+    "check_password_hash",
     "explain",
     "format_ipv4",
     "format_ipv6",
+    "hash_password",
     "in_prefixes",
     "load_keys",
     "load_policy",
@@ -195,6 +205,7 @@ __all__ = [
     "parse_addresses",
     "public_key_id",
     "verify_ledger",
+    "verify_password",
     "write_public_key",
     "write_signing_key",
 ]
