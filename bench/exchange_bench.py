@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from detectors import Finding, FindingKind, Role  # noqa: E402
 from exchange import (  # noqa: E402
     ExchangeConfig,
+    LedgerAudit,
     MemoryAudit,
     Packager,
     Queue,
@@ -42,7 +43,7 @@ from exchange import (  # noqa: E402
     package_findings,
 )
 from exchange._local_partner import LocalPartner  # noqa: E402
-from policies import load_policy  # noqa: E402
+from policies import Ledger, load_policy  # noqa: E402
 
 POLICY = ROOT / "tests" / "data" / "policies" / "site-jp.yaml"
 T0 = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -108,12 +109,15 @@ print(len(objects) / (time.perf_counter() - started))
 
 def bench_package(n: int, folder: Path) -> None:
     policy = load_policy(POLICY)
-    queue = Queue(folder / "package.sqlite", MemoryAudit())
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    ledger = Ledger(folder / "ledger.sqlite", Ed25519PrivateKey.generate())  # signed, as metagate package does
+    queue = Queue(folder / "package.sqlite", LedgerAudit(ledger))
     packager = Packager(policy, config(), queue)
     batch = findings(n)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     run = package_findings(batch, packager, queue, actor="bench")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     objects = [json.loads(r[0]) for r in queue.conn.execute("SELECT json FROM objects WHERE role = 'object'")]
     indicators = sum(1 for o in objects if o["type"] == "indicator")
     print(
@@ -124,6 +128,7 @@ def bench_package(n: int, folder: Path) -> None:
         f"  {n / seconds:,.0f} findings/s, {indicators / seconds:,.0f} indicators/s, "
         f"{len(objects) / seconds:,.0f} objects/s (target: 2,000 indicators/s)"
     )
+    print(f"  on CPU time (less sensitive to a shared machine): {indicators / cpu:,.0f} indicators per CPU-second")
     assert run.outcomes()["queued"] == n
     sample = objects[:600]
     validator = StixValidator()
@@ -139,6 +144,7 @@ def bench_package(n: int, folder: Path) -> None:
         f"{float(done.stdout):,.0f} objects/s stock"
     )
     queue.close()
+    ledger.close()
 
 
 def bench_push(n: int, folder: Path) -> None:

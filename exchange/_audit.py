@@ -11,7 +11,7 @@ dies in between, the next command that opens the queue settles what is left: an 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from policies import Ledger
@@ -27,6 +27,10 @@ class Audit(Protocol):
         """Append one entry; its sequence number."""
         ...
 
+    def append_many(self, entries: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        """Append entries (kind, actor, payload) in order, all or none; their sequence numbers."""
+        ...
+
     def find(self, uid: str) -> int | None:
         """The sequence number of the entry recording event ``uid``, if there is one."""
         ...
@@ -40,6 +44,9 @@ class LedgerAudit:
 
     def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> int:
         return self.ledger.append(kind, actor, payload).seq
+
+    def append_many(self, entries: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        return [entry.seq for entry in self.ledger.append_many(entries)]
 
     def find(self, uid: str) -> int | None:
         for entry in self.ledger.entries(contains=uid):
@@ -57,6 +64,9 @@ class MemoryAudit:
     def append(self, kind: str, actor: str, payload: Mapping[str, Any]) -> int:
         self.entries.append((len(self.entries) + 1, kind, actor, dict(payload)))
         return len(self.entries)
+
+    def append_many(self, entries: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[int]:
+        return [self.append(kind, actor, payload) for kind, actor, payload in entries]
 
     def find(self, uid: str) -> int | None:
         for seq, _, _, payload in self.entries:

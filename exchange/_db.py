@@ -138,17 +138,30 @@ def _wal(conn: sqlite3.Connection) -> None:
 
 
 class Transaction:
-    """``with Transaction(conn):`` one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error)."""
+    """``with Transaction(conn):`` one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on error).
+
+    Inside another transaction it is a savepoint: an inner failure undoes only the inner work,
+    and everything becomes durable when the outermost one commits.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._savepoint: str | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.conn.in_transaction:
+            self._savepoint = f"inner_{id(self):x}"
+            self.conn.execute(f"SAVEPOINT {self._savepoint}")
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
         return self.conn
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
-        if kind is None:
+        if self._savepoint is not None:
+            if kind is not None:
+                self.conn.execute(f"ROLLBACK TO {self._savepoint}")
+            self.conn.execute(f"RELEASE {self._savepoint}")
+        elif kind is None:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")

@@ -106,6 +106,7 @@ class Packager:
         self._scope_all = policy.profile.pseudonymize.addresses is PseudonymScope.ALL
         self._profile = policy.base_profile or policy.profile.name
         self._now: datetime | None = None
+        self._looked_up: dict[str, dict[str, Any] | None] = {}  # within one package() call, nothing is queued
 
     # companions -------------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ class Packager:
         if producer.contact_information:
             props["contact_information"] = producer.contact_information
         self._now = None
+        self._looked_up.clear()
         made = self._versioned(props)
         return made if made is not None else self._latest_object(self.identity_id)
 
@@ -130,6 +132,7 @@ class Packager:
     def package(self, finding: Finding) -> tuple[Decision, list[StixObject]]:
         """The decision about one finding and the new object versions it gives (none when refused)."""
         self._now = self.clock()  # one time for every object of the finding
+        self._looked_up.clear()
         try:
             objects, notes = self._objects(finding)
         except Refused as refusal:
@@ -187,8 +190,8 @@ class Packager:
             if spec is None:
                 continue
             pattern_id = indicator_id(self.partner, spec.text())
-            latest = self.history.latest(self.partner, pattern_id)
-            if latest is not None and latest.data.get("revoked"):
+            latest = self._previous(pattern_id)
+            if latest is not None and latest.get("revoked"):
                 notes.append(
                     Note(
                         "exchange:revoked-is-final",
@@ -317,8 +320,11 @@ class Packager:
     # versions ---------------------------------------------------------------------------
 
     def _previous(self, object_id: str) -> dict[str, Any] | None:
-        latest = self.history.latest(self.partner, object_id)
-        return latest.data if latest is not None else None
+        """The latest queued version, asked once per object while one finding is packaged."""
+        if object_id not in self._looked_up:
+            latest = self.history.latest(self.partner, object_id)
+            self._looked_up[object_id] = latest.data if latest is not None else None
+        return self._looked_up[object_id]
 
     def _latest_object(self, object_id: str) -> StixObject:
         latest = self.history.latest(self.partner, object_id)
@@ -338,8 +344,11 @@ class Packager:
         else:
             props["created"] = props["modified"] = stix_stamp(now)
         data = encode(props)
-        self.validator.check_json(data, partner=self.partner)
-        return stix_object(data, level)
+        parsed = json.loads(data)  # the validator judges the bytes that will be sent
+        if not isinstance(parsed, dict):  # pragma: no cover - encode always writes an object
+            raise StixInvalid(props["id"], ["not a JSON object"], partner=self.partner)
+        self.validator.check(parsed, partner=self.partner)
+        return StixObject(parsed["id"], parsed["type"], parsed["modified"], data, level)
 
 
 def _name(spec: PatternSpec) -> str:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -114,6 +115,7 @@ class Queue:
         self.conn = connect(self.path)
         self.audit = audit
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._deferred: list[str] | None = None  # events of an open batch, recorded once it commits
         if audit is not None:
             self.settle_audit()
 
@@ -127,6 +129,25 @@ class Queue:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many queue changes in one transaction (one fsync), their events recorded after it commits.
+
+        A crash inside loses the whole batch and nothing else (packaging it again gives the
+        same objects); a crash between the commit and the ledger is settled on the next open.
+        """
+        if self._deferred is not None:
+            yield
+            return
+        self._deferred = []
+        try:
+            with Transaction(self.conn):
+                yield
+            uids = self._deferred
+        finally:
+            self._deferred = None
+        self._settle(uids)
 
     def _stamp(self) -> str:
         return stix_stamp(self.clock())
@@ -165,7 +186,7 @@ class Queue:
         policy_sha256: str | None = None,
     ) -> Decision:
         """A pending item of a queued decision's objects, the decision recorded; the decision with its item."""
-        inbound = [o.id for o in objects if self._is_inbound(o.id)]
+        inbound = self._inbound_among([o.id for o in objects])
         if inbound:
             note = Note("exchange:inbound-is-not-reshared", f"{', '.join(inbound)} came from a partner")
             decision = Decision(decision.finding_id, decision.partner, Outcome.REFUSED, (*decision.notes, note))
@@ -253,12 +274,14 @@ class Queue:
             ),
         )
 
-    def _is_inbound(self, object_id: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM inbound WHERE object_id = ? LIMIT 1", (object_id,)).fetchone() is not None
-        )
-
-    # reading ---------------------------------------------------------------------------
+    def _inbound_among(self, object_ids: list[str]) -> list[str]:
+        """Those of ``object_ids`` that came from a partner, in their order (one query)."""
+        if not object_ids:
+            return []
+        marks = ",".join("?" * len(object_ids))
+        rows = self.conn.execute(f"SELECT DISTINCT object_id FROM inbound WHERE object_id IN ({marks})", object_ids)
+        found = {row[0] for row in rows}
+        return [i for i in object_ids if i in found]
 
     def items(self, state: str | None = None, partner: str | None = None) -> list[Item]:
         where, args = ["1"], list[object]()
@@ -543,14 +566,24 @@ class Queue:
     def _settle(self, uids: Sequence[str]) -> None:
         if self.audit is None:
             return
+        if self._deferred is not None:
+            self._deferred.extend(uids)
+            return
+        rows = []
         for uid in uids:
             row = self.conn.execute(
                 "SELECT ledger_kind, actor, payload FROM transitions WHERE uid = ? AND ledger_seq IS NULL", (uid,)
             ).fetchone()
-            if row is None:
-                continue
-            seq = self.audit.append(row[0], row[1], json.loads(row[2]))
-            self.conn.execute("UPDATE transitions SET ledger_seq = ? WHERE uid = ?", (seq, uid))
+            if row is not None:
+                rows.append((uid, row))
+        if not rows:
+            return
+        seqs = self.audit.append_many([(kind, actor, json.loads(payload)) for _, (kind, actor, payload) in rows])
+        with Transaction(self.conn) as conn:
+            conn.executemany(
+                "UPDATE transitions SET ledger_seq = ? WHERE uid = ?",
+                [(seq, uid) for seq, (uid, _) in zip(seqs, rows, strict=True)],
+            )
 
     def settle_audit(self) -> int:
         """Record in the ledger every event a crash left unrecorded; how many were."""

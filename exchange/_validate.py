@@ -27,6 +27,9 @@ without an error stands for every pattern of that shape; a shape with errors is 
 the real pattern is parsed, so the messages are its own. Every other pattern is memoized by
 its exact text.
 
+Objects of the shapes packaging emits skip jsonschema altogether: exchange._fastcheck gives
+the stock verdict for them directly, and hands anything else back to the stock validator.
+
 The checks run, and their verdicts, are unchanged: tests/exchange/test_validate.py compares
 verdicts and messages against the stock validator in a fresh process over good and broken
 objects and patterns.
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange._errors import StixInvalid
+from exchange._fastcheck import fast_verdict
 
 _LOCK = threading.Lock()
 _PREPARED = False
@@ -71,8 +75,11 @@ class StixValidator:
     def __init__(self) -> None:
         from stix2validator import ValidationOptions
 
+        from exchange._tlp import MARKING_IDS
+
         prepare()
         self._options = ValidationOptions()
+        self._markings = frozenset(MARKING_IDS.values())
 
     def verdict(self, obj: dict[str, Any]) -> Verdict:
         """Errors and warnings of one object; an object that is not even a STIX object has one error."""
@@ -80,6 +87,10 @@ class StixValidator:
         from stix2validator.errors import SchemaInvalidError, ValidationError
 
         object_id = str(obj.get("id", "?")) if isinstance(obj, dict) else "?"
+        if isinstance(obj, dict):
+            warnings = fast_verdict(obj, self._markings)
+            if warnings is not None:  # one of our own shapes, valid: the same verdict, without jsonschema
+                return Verdict(object_id, (), warnings)
         try:
             result = validate_instance(obj, self._options)
         except (ValidationError, SchemaInvalidError) as exc:

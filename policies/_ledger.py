@@ -22,7 +22,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -102,34 +102,56 @@ class Ledger:
 
     def append(self, kind: str, actor: str, payload: Mapping[str, JsonInput]) -> LedgerEntry:
         """Add one signed entry after the current head, in one transaction."""
+        return self.append_many([(kind, actor, payload)])[0]
+
+    def append_many(self, entries: Sequence[tuple[str, str, Mapping[str, JsonInput]]]) -> list[LedgerEntry]:
+        """Add signed entries (kind, actor, payload) after the head, in order, all in one transaction.
+
+        One commit (one fsync) for a batch: a run that queues thousands of objects records
+        them at the speed of signing, and either every entry of the batch is there or none.
+        """
         if self._signer is None:
             raise PolicyError("opened without a signing key, so it is read-only here", path=self.path)
-        if not _KIND.match(kind) or len(kind) > 64:
-            raise PolicyError(f"{kind!r} is no entry kind (dotted lower-case words, e.g. gate.run)", field="kind")
-        if not actor or len(actor) > 128 or not actor.isprintable() or actor.strip() != actor:
-            raise PolicyError(f"{actor!r} is no actor (a user name or metagate)", field="actor")
-        text = canonical_json(payload).decode("utf-8")
-        body = _parse_payload(text)  # the entry returned is what a reader will get back
+        checked = [(kind, actor, *self._checked(kind, actor, payload)) for kind, actor, payload in entries]
+        if not checked:
+            return []
         at = _stamp(self._clock())
+        made: list[LedgerEntry] = []
+        kind = checked[0][0]
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 last = self._conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchall()
-                seq, prev = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS_HASH)
+                seq, prev = (last[0][0], last[0][1]) if last else (0, GENESIS_HASH)
                 if not isinstance(prev, str) or not _HEX64.match(prev):
-                    raise PolicyError(f"entry {seq - 1} has no valid hash to chain to; verify it", path=self.path)
-                digest = entry_hash(seq, at, kind, actor, body, prev)
-                signature = self._signer.sign(bytes.fromhex(digest)).hex()
+                    raise PolicyError(f"entry {seq} has no valid hash to chain to; verify it", path=self.path)
                 assert self.key_id is not None
-                values = (seq, at, kind, actor, text, prev, digest, signature, self.key_id)
-                self._conn.execute(f"INSERT INTO ledger ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)", values)
+                rows = []
+                for kind, actor, text, body in checked:
+                    seq += 1
+                    digest = entry_hash(seq, at, kind, actor, body, prev)
+                    signature = self._signer.sign(bytes.fromhex(digest)).hex()
+                    rows.append((seq, at, kind, actor, text, prev, digest, signature, self.key_id))
+                    made.append(LedgerEntry(seq, at, kind, actor, body, prev, digest, signature, self.key_id))
+                    prev = digest
+                self._conn.executemany(f"INSERT INTO ledger ({', '.join(_COLUMNS)}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
                 self._conn.execute("COMMIT")
             finally:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            raise PolicyError(f"could not append a {kind} entry ({exc})", path=self.path) from exc
-        return LedgerEntry(seq, at, kind, actor, body, prev, digest, signature, self.key_id)
+            what = f"a {kind} entry" if len(checked) == 1 else f"{len(checked)} entries"
+            raise PolicyError(f"could not append {what} ({exc})", path=self.path) from exc
+        return made
+
+    @staticmethod
+    def _checked(kind: str, actor: str, payload: Mapping[str, JsonInput]) -> tuple[str, dict[str, JsonValue]]:
+        if not _KIND.match(kind) or len(kind) > 64:
+            raise PolicyError(f"{kind!r} is no entry kind (dotted lower-case words, e.g. gate.run)", field="kind")
+        if not actor or len(actor) > 128 or not actor.isprintable() or actor.strip() != actor:
+            raise PolicyError(f"{actor!r} is no actor (a user name or metagate)", field="actor")
+        text = canonical_json(payload).decode("utf-8")
+        return text, _parse_payload(text)  # the entry returned is what a reader will get back
 
     def entries(
         self, kind: str | None = None, actor: str | None = None, contains: str | None = None

@@ -144,3 +144,20 @@ def test_what_came_from_the_partner_is_never_queued_to_go_out(packager: Packager
     refused = queue.enqueue(decision, objects, actor="tester", approvals_required=1, summary="s", kind="k")
     assert refused.item is None and refused.notes[-1].clause == "exchange:inbound-is-not-reshared"
     assert queue.items() == [] and queue.decisions()[-1]["outcome"] == "refused"
+
+
+def test_a_failed_batch_queues_nothing_and_records_nothing(
+    packager: Packager, queue: Queue, audit: MemoryAudit
+) -> None:
+    before = len(audit.entries)
+    with pytest.raises(RuntimeError), queue.batch():
+        for n in range(3):
+            decision, objects = packager.package(finding(n))
+            queue.enqueue(decision, objects, actor="tester", approvals_required=1, summary="s", kind="k")
+        raise RuntimeError("the process dies mid-batch")
+    assert queue.items() == [] and len(audit.entries) == before
+    with queue.batch():
+        decision, objects = packager.package(finding(0))
+        queue.enqueue(decision, objects, actor="tester", approvals_required=1, summary="s", kind="k")
+        assert len(audit.entries) == before  # recorded only once the batch is durable
+    assert len(queue.items()) == 1 and audit.kinds()[before:] == ["review.queue"]

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from typing import Any
 
-from exchange import StixValidator, marking_definition
+from detectors import FindingKind, Role
+from exchange import MARKING_IDS, Packager, Queue, StixValidator, marking_definition
+from exchange._fastcheck import fast_verdict
 from policies import Tlp
+from tests.exchange.conftest import finding
 
 GOOD_INDICATOR: dict[str, Any] = {
     "type": "indicator",
@@ -135,3 +138,78 @@ def test_check_names_the_object_and_its_errors() -> None:
     else:  # pragma: no cover
         raise AssertionError("an invalid object passed")
     assert not validator.verdict({"no": "id"}).valid
+
+
+def packaged(packager: Packager, queue: Queue) -> list[dict[str, Any]]:
+    """What packaging emits: our identity, indicators of each pattern kind, sightings, a revocation."""
+    findings = [
+        finding(0),
+        finding(1, ports=(53, 123)),  # several services: a plain address pattern
+        finding(2, subject=("2001:db8:ffff::7",)),
+        finding(3, kind=FindingKind.BEACONING, technique="T1071.001", subject_role=Role.C2_SERVER, ports=(443,)),
+        finding(4, kind=FindingKind.REFLECTION, technique="T1498", subject_role=Role.REFLECTOR, protocols=("udp",)),
+    ]
+    objects = [packager.identity().as_dict()]
+    for f in findings:
+        decision, made = packager.package(f)
+        queue.enqueue(decision, made, actor="tester", approvals_required=1, summary="s", kind="k")
+        objects += [o.as_dict() for o in made]
+    return objects
+
+
+def mutations(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """``obj`` broken, or merely changed, one property at a time."""
+    values: list[Any] = [
+        None, 0, -1, 101, 10**10, True, "", "x", [], [1], {}, "2025-02-30T00:00:00Z", "2025-03-01T12:00:60Z",
+        "2025-03-01T12:00:00.5Z", "2025-03-01 12:00:00Z", "2000-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z",
+        "Malicious Activity", ["Malicious Activity"], ["bogus-type"], ["malicious-activity", "malicious-activity"],
+        "identity--ADF1D952-55F2-5550-844E-FF3210D786A3", "indicator--8e2e2d2b-17d4-1cbf-938f-98ee46b3cd3f",
+        ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"],
+        "[ipv4-addr:value = '198.51.100.7'", "[x-custom:value = 'a']", "[network-traffic:nonsense = 1]",
+        [{"kill_chain_name": "mitre-attack", "phase_name": "Discovery"}],
+        [{"source_name": "capec", "external_id": "T1046", "url": "https://attack.mitre.org/x/"}],
+    ]
+    out: list[dict[str, Any]] = []
+    for name in obj:
+        out.append({k: v for k, v in obj.items() if k != name})
+        out += [{**obj, name: value} for value in values]
+    out += [{**obj, "labels": ["a"]}, {**obj, "x_other": 1}, {**obj, "foo": 1}, {**obj, "spec_version": "2.0"}]
+    return out
+
+
+STOCK_OR_RAISED = """
+import json, sys
+from stix2validator import ValidationOptions, validate_instance
+out = []
+for obj in json.load(sys.stdin):
+    try:
+        r = validate_instance(obj, ValidationOptions())
+    except Exception as exc:
+        out.append(["raised"])
+    else:
+        out.append([[str(e) for e in r.errors], [str(w) for w in r.warnings]])
+print(json.dumps(out))
+"""
+
+
+def test_the_fast_path_says_what_the_stock_validator_says(packager: Packager, queue: Queue) -> None:
+    base = packaged(packager, queue)
+    assert {o["type"] for o in base} == {"identity", "indicator", "sighting"}
+    validator = StixValidator()
+    markings = frozenset(MARKING_IDS.values())
+    assert all(fast_verdict(o, markings) is not None for o in base)  # our own shapes take the fast path
+    objects = base + [m for o in base for m in mutations(o)]
+    done = subprocess.run(
+        [sys.executable, "-c", STOCK_OR_RAISED], input=json.dumps(objects), capture_output=True, text=True,
+        check=True, timeout=600,
+    )
+    stock = json.loads(done.stdout)
+    # where the fast path answers, its answer is stock's: valid, with the same warnings, in order;
+    # everywhere else the stock validator itself answered, so there is nothing to compare
+    fast = [(o, fast_verdict(o, markings), s) for o, s in zip(objects, stock, strict=True)]
+    taken = [(o, warnings, s) for o, warnings, s in fast if warnings is not None]
+    wrong = [(o, warnings, s) for o, warnings, s in taken if s != [[], list(warnings or ())]]
+    assert not wrong, wrong[:3]
+    assert [validator.verdict(o).warnings for o, _, _ in taken] == [w for _, w, _ in taken]
+    assert len(taken) > len(base) + 50  # changes the fast path vouches for are checked too, not only the base
+    assert sum(1 for s in stock if s != ["raised"] and s[0]) > 300  # and the broken ones are many

@@ -627,3 +627,16 @@ def test_problem_kinds_are_the_plain_strings_the_cli_prints() -> None:
     kinds = ["edited", "deleted", "inserted", "reordered", "bad_signature", "unknown_key"]
     assert [str(kind) for kind in ProblemKind] == kinds
     assert [ProblemKind(kind) for kind in kinds] == list(ProblemKind)
+
+
+def test_a_batch_is_chained_in_order_and_all_or_nothing(tmp_path: Path, key: Ed25519PrivateKey) -> None:
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path, key) as ledger:
+        ledger.append("gate.run", "metagate", {"n": 0})
+        made = ledger.append_many([("review.queue", "alice", {"n": i}) for i in range(1, 4)])
+        assert [e.seq for e in made] == [2, 3, 4] and made[0].prev_hash == next(ledger.entries()).hash
+        with pytest.raises(PolicyError, match="no actor"):
+            ledger.append_many([("review.queue", "alice", {"n": 5}), ("review.queue", " bad", {"n": 6})])
+        assert [e.payload["n"] for e in ledger.entries()] == [0, 1, 2, 3]
+        assert ledger.append_many([]) == []
+    assert verify(path, {public_key_id(key.public_key()): key.public_key()}).ok
