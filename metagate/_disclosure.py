@@ -6,12 +6,13 @@ The rule, as the report states it:
    printed ``<k``. Zero is printed as 0: it says nothing about anyone.
 2. Figures that add up are declared as relations (``total = part + part + ...``), e.g. the
    flows collected are the sum of every run's and also kept plus dropped. A relation with a
-   hidden member must hide at least one more, and one of them must be a count that is not
-   small (printed ``withheld``): with one hidden member a reader gets it back by subtraction,
-   and with only ``<k`` members hidden their known sum can pin them down (two of them adding
-   up to 2k - 2 are both k - 1). The member withheld is the smallest of at least 2k - 2 if
-   there is one (then every ``<k`` of the sum keeps its whole range of 1 to k - 1), else the
-   smallest above zero; this is repeated until every relation holds.
+   hidden member must hide at least one more, and if its total is printed, one of them must
+   be a count that is not small (printed ``withheld``): with one hidden member a reader gets
+   it back by subtraction, and with only ``<k`` members beside a printed total their known
+   sum can pin them down (two of them adding up to 2k - 2 are both k - 1). The member
+   withheld is the smallest of at least 2k - 2 if there is one (then every ``<k`` of the sum
+   keeps its whole range of 1 to k - 1), else the smallest above zero; this is repeated
+   until every relation holds.
 3. Counts of acts, one ledger entry each (gate runs, retention passes, approvals, review
    events, share and pull runs), are printed as they are: they are about the operator's work,
    not about subscribers, and oversight needs them exact.
@@ -100,7 +101,7 @@ def _solve(
         for total, parts in relations:
             members = (total, *parts)
             hidden = [m for m in members if state[m] is not Shown.EXACT]
-            if not hidden or (len(hidden) > 1 and any(state[m] is Shown.WITHHELD for m in hidden)):
+            if not _exposed(hidden, state[total] is Shown.EXACT, state):
                 continue
             # a count of at least 2k - 2 leaves every <k of the sum its whole range; then the
             # smallest, parts before the total, then by name: the same report every time
@@ -113,3 +114,10 @@ def _solve(
             state[candidates[0]] = Shown.WITHHELD
             changed = True
     return state
+
+
+def _exposed(hidden: list[str], total_printed: bool, state: Mapping[str, Shown]) -> bool:
+    """Whether a sum gives its hidden members away: one alone, or only <k ones beside a printed total."""
+    if len(hidden) == 1:
+        return True
+    return bool(hidden) and total_printed and not any(state[m] is Shown.WITHHELD for m in hidden)
