@@ -85,7 +85,9 @@ def line_chart(
         return left + (plot_w * i / (len(xs) - 1) if len(xs) > 1 else plot_w / 2)
 
     for i in sorted({0, len(xs) - 1}) if xs else ():
-        parts.append(f'<text x="{x_at(i):.1f}" y="{height - 8}" text-anchor="middle" {_FONT}>{escape(xs[i])}</text>')
+        # the first label starts at its point, the last ends at it: neither runs off the picture
+        anchor = "middle" if len(xs) == 1 else ("start" if i == 0 else "end")
+        parts.append(f'<text x="{x_at(i):.1f}" y="{height - 8}" text-anchor="{anchor}" {_FONT}>{escape(xs[i])}</text>')
     legend_x = left
     for n, (name, points) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]

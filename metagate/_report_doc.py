@@ -20,10 +20,11 @@ from policies import LedgerVerification
 FORMAT = 1
 RULE = (
     "Counts of data (packets, flows, records, field values, bytes, STIX objects) from 1 to {k_1} are printed "
-    "<{k}. Where a sum printed in the report (a total, a day's point, kept plus dropped) would let such a count be "
-    "worked out by subtraction, the next smallest count of that sum is withheld as well (printed 'withheld'). "
-    "Counts of acts, one ledger entry each (gate runs, retention passes, review events, approvals, share and "
-    "pull runs), are printed exactly. People are never named: approvals are counted."
+    "<{k}. Where a sum the report prints (a total, a day's point, kept plus dropped) would let such a count be "
+    "worked out, or narrowed, by subtraction, another count of that sum is withheld as well (printed 'withheld'): "
+    "the smallest of at least {k2} if there is one, else the smallest. Counts of acts, one ledger entry each "
+    "(gate runs, retention passes, review events, approvals, share and pull runs), are printed exactly. People "
+    "are never named: approvals are counted."
 )
 
 
@@ -53,7 +54,7 @@ def report_document(
         "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "timezone": "UTC"},
         "generated_at": (generated_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "k": k,
-        "suppression": RULE.format(k=k, k_1=k - 1),
+        "suppression": RULE.format(k=k, k_1=k - 1, k2=2 * k - 2),
         "ledger": {
             "file": ledger_name,
             "entries_in_period": facts.entries,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 from html import escape
 from typing import Any
 
@@ -166,7 +167,9 @@ def _collection(doc: dict[str, Any]) -> str:
     ]
     days = doc["runs_by_day"]
     if days:
-        parts.append(line_chart({"gate runs": [(d["day"], d["runs"]) for d in days]}, title="Gate runs by day"))
+        per_day = {d["day"]: d["runs"] for d in days}
+        points = [(day, per_day.get(day, 0)) for day in _days(doc, per_day)]
+        parts.append(line_chart({"gate runs": points}, title="Gate runs by day"))
     return "".join(parts)
 
 
@@ -194,6 +197,7 @@ def _gate(doc: dict[str, Any]) -> str:
             ("profile clause", "meaning", "flows"), ((r["clause"], r["meaning"], r["flows"]) for r in dropped), (2,)
         ),
         bar_chart(values, title="Flows dropped by reason", texts=texts) if dropped else "",
+        '<p class="note">A count under k or withheld is written, not drawn.</p>' if texts else "",
         "<h3>What passed, under which approval or clause</h3>",
         _table(
             ("approval or clause", "meaning", "flows"),
@@ -265,19 +269,27 @@ def _exchange(doc: dict[str, Any]) -> str:
             parts.append(_table(("packaging outcome or agreement clause", "findings"), clauses.items(), (1,)))
     days = x["by_day"]
     if days:
-        series = {
-            name: [(d["day"], d[key] if isinstance(d[key], int) else 0) for d in days]
-            for name, key in (("shared", "shared"), ("received", "received"))
-        }
-        texts = {
-            (name, d["day"]): d[key]
-            for name, key in (("shared", "shared"), ("received", "received"))
-            for d in days
-            if not isinstance(d[key], int)
-        }
+        by_day = {d["day"]: d for d in days}
+        series: dict[str, list[tuple[str, int]]] = {"shared": [], "received": []}
+        texts: dict[tuple[str, str], str] = {}
+        for day in _days(doc, by_day):
+            for name, points in series.items():
+                value = by_day[day][name] if day in by_day else 0  # a day without entries: nothing, exactly
+                points.append((day, value if isinstance(value, int) else 0))
+                if not isinstance(value, int):
+                    texts[(name, day)] = value
         parts.append(line_chart(series, title="Object versions shared and received by day", texts=texts))
         parts.append('<p class="note">Open circles: a count under k or withheld, drawn at 0.</p>')
     return "".join(parts)
+
+
+def _days(doc: dict[str, Any], seen: Iterable[str]) -> list[str]:
+    """Every day of the period for a chart's axis (days without entries count 0), or the days seen
+    when the period is longer than a quarter."""
+    first, last = (date.fromisoformat(doc["period"][end]) for end in ("from", "to"))
+    if (last - first).days > 92:
+        return sorted(seen)
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def _retention(doc: dict[str, Any]) -> str:

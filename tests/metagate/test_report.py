@@ -12,20 +12,10 @@ from typing import Any
 
 import pytest
 
-from exchange._local_partner import LocalPartner
 from tests.canaries import assert_no_canary
-from tests.metagate.report_site import PARTNER_ADDRESS, PASSWORD, PEOPLE, SCANNERS, Site, build, metagate
+from tests.metagate.report_site import PARTNER_ADDRESS, PEOPLE, SCANNERS, Site, metagate
 
 TODAY = datetime.now(UTC).date().isoformat()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("report-site")
-    with LocalPartner(folder / "partner", password=PASSWORD) as partner:
-        (folder / "work").mkdir()
-        built = build(folder / "work", partner)
-        yield built
 
 
 @pytest.fixture(scope="module")
