@@ -126,24 +126,46 @@ def test_no_address_name_pattern_or_content_in_the_report(site: Site, today: dic
     assert "http://" not in (site.work / "report.html").read_text().replace("http://www.w3.org/2000/svg", "")
 
 
-def test_a_tampered_ledger_fails_and_the_report_names_the_entry(site: Site, tmp_path: Path) -> None:
+def _edited(site: Site, folder: Path, statement: str, *args: object) -> tuple[int, dict[str, Any], str, str]:
+    """The site's ledger copied into ``folder`` and changed by one SQL statement, and its report."""
     for name in ("metagate-ledger.sqlite", "metagate-ledger.key", "metagate-ledger.key.pub"):
-        shutil.copy(site.work / name, tmp_path / name)
-    db = sqlite3.connect(tmp_path / "metagate-ledger.sqlite")
+        shutil.copy(site.work / name, folder / name)
+    db = sqlite3.connect(folder / "metagate-ledger.sqlite")
     db.execute("DROP TRIGGER ledger_no_update")  # as someone with the file would
-    payload = json.loads(db.execute("SELECT payload FROM ledger WHERE seq = 2").fetchone()[0])
-    payload["records_in"] = 100_000
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    db.execute("UPDATE ledger SET payload = ? WHERE seq = 2", (text,))
+    db.execute("DROP TRIGGER ledger_no_delete")
+    db.execute(statement, args)
     db.commit()
     db.close()
-    html, doc = tmp_path / "t.html", tmp_path / "t.json"
-    done = metagate(tmp_path, "report", "--from", TODAY, "--to", TODAY, "-o", str(html), "--json", str(doc))
-    assert done.returncode == 1 and "FAILED verification" in done.stderr
-    found = json.loads(doc.read_text())["verification"]
+    html, doc = folder / "t.html", folder / "t.json"
+    done = metagate(folder, "report", "--from", TODAY, "--to", TODAY, "-o", str(html), "--json", str(doc))
+    return done.returncode, json.loads(doc.read_text()), html.read_text(), done.stderr
+
+
+def test_an_edited_entry_fails_verification_and_the_report_names_it(site: Site, tmp_path: Path) -> None:
+    payload = next(e for e in site.entries() if e["seq"] == 2)["payload"]
+    payload["records_in"] = 100_000
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    status, doc, page, stderr = _edited(site, tmp_path, "UPDATE ledger SET payload = ? WHERE seq = 2", text)
+    assert status == 1 and "FAILED verification" in stderr
+    found = doc["verification"]
     assert found["ok"] is False and [(p["seq"], p["kind"]) for p in found["problems"]] == [(2, "edited")]
-    page = html.read_text()
     assert "Ledger verification FAILED" in page and "entry 2 was changed after it was signed" in page
+    assert doc["collection"]["flows_collected"] == 100_000 + 18  # what the file now says, under the red banner
+
+
+def test_a_deleted_entry_is_named(site: Site, tmp_path: Path) -> None:
+    status, doc, page, _ = _edited(site, tmp_path, "DELETE FROM ledger WHERE seq = 17")  # the first publication
+    assert status == 1 and doc["verification"]["ok"] is False
+    assert [(p["seq"], p["kind"]) for p in doc["verification"]["problems"]] == [(17, "deleted")]
+    assert "entry 17 is missing" in page
+
+
+def test_an_unreadable_entry_stops_the_figures_and_says_so(site: Site, tmp_path: Path) -> None:
+    status, doc, page, _ = _edited(site, tmp_path, "UPDATE ledger SET payload = 'not json' WHERE seq = 20")
+    assert status == 1 and doc["verification"]["ok"] is False
+    assert 20 in [p["seq"] for p in doc["verification"]["problems"]]
+    assert "entry 20" in doc["ledger"]["unread"] and doc["ledger"]["last_seq"] == 19
+    assert "Reading stopped early" in page
 
 
 def test_the_period_filter(site: Site) -> None:
