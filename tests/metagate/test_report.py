@@ -199,3 +199,15 @@ def test_no_output_or_no_key_is_an_error(site: Site, tmp_path: Path) -> None:
     shutil.copy(site.ledger, tmp_path / "metagate-ledger.sqlite")
     done = metagate(tmp_path, "report", "--from", TODAY, "--to", TODAY, "-o", "r.html")
     assert done.returncode == 2 and "metagate-ledger.key.pub" in done.stderr
+
+
+def test_a_head_noted_earlier_is_checked(site: Site, today: dict[str, Any]) -> None:
+    head = today["verification"]["head"]
+    done, doc = site.report("--from", TODAY, "--to", TODAY, "--head", head, name="head")
+    assert done.returncode == 0 and doc["verification"]["expected_head"] == head, done.stderr
+    seq = int(head.split(":")[0])
+    done, doc = site.report("--from", TODAY, "--to", TODAY, "--head", f"{seq + 3}:{'0' * 64}", name="cut")
+    assert done.returncode == 1 and [p["kind"] for p in doc["verification"]["problems"]] == ["deleted"]
+    assert "but its head was noted as entry" in doc["verification"]["problems"][0]["message"]
+    done = metagate(site.work, "report", "--from", TODAY, "--to", TODAY, "--head", "x:y", "-o", "h.html")
+    assert done.returncode == 2 and "head: not SEQ:HASH" in done.stderr
