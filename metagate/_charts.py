@@ -15,8 +15,20 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 _FONT = 'font-family="sans-serif" font-size="11"'
 
 
-def bar_chart(values: Mapping[str, int], *, title: str, width: int = 480, bar_height: int = 18) -> str:
-    """Horizontal bars, one per label, largest first, each with its count written beside it."""
+def bar_chart(
+    values: Mapping[str, int],
+    *,
+    title: str,
+    width: int = 480,
+    bar_height: int = 18,
+    texts: Mapping[str, str] | None = None,
+) -> str:
+    """Horizontal bars, one per label, largest first, each with its count written beside it.
+
+    ``texts`` replaces the count written for some labels (a suppressed count, say: give it
+    the value 0 so that no bar is drawn, and the text to print instead).
+    """
+    texts = texts or {}
     items = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
     label_width, gap, top = 170, 6, 24
     height = top + max(1, len(items)) * (bar_height + gap) + 4
@@ -29,24 +41,32 @@ def bar_chart(values: Mapping[str, int], *, title: str, width: int = 480, bar_he
         y = top + row * (bar_height + gap)
         length = max(1, round(span * value / peak)) if value else 0
         colour = PALETTE[row % len(PALETTE)]
+        text = escape(texts.get(label, str(value)))
         parts.append(
             f'<text x="{label_width - 6}" y="{y + bar_height - 5}" text-anchor="end" {_FONT}>{escape(label)}</text>'
             f'<rect x="{label_width}" y="{y}" width="{length}" height="{bar_height}" fill="{colour}">'
-            f"<title>{escape(label)}: {value}</title></rect>"
-            f'<text x="{label_width + length + 4}" y="{y + bar_height - 5}" {_FONT}>{value}</text>'
+            f"<title>{escape(label)}: {text}</title></rect>"
+            f'<text x="{label_width + length + 4}" y="{y + bar_height - 5}" {_FONT}>{text}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
 def line_chart(
-    series: Mapping[str, Sequence[tuple[str, int]]], *, title: str, width: int = 560, height: int = 220
+    series: Mapping[str, Sequence[tuple[str, int]]],
+    *,
+    title: str,
+    width: int = 560,
+    height: int = 220,
+    texts: Mapping[tuple[str, str], str] | None = None,
 ) -> str:
     """Counts over time: one polyline per series over shared x labels (days, say), with a legend.
 
     Every series is a list of (x label, count); the x axis is the sorted union of the labels,
-    and a label missing from a series counts as 0 there.
+    and a label missing from a series counts as 0 there. ``texts`` replaces the count of some
+    (series, x) points in their tooltip; those points are drawn as open circles.
     """
+    texts = texts or {}
     xs = sorted({x for points in series.values() for x, _ in points})
     left, right, top, bottom = 44, 12, 40, 28
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -65,7 +85,9 @@ def line_chart(
         return left + (plot_w * i / (len(xs) - 1) if len(xs) > 1 else plot_w / 2)
 
     for i in sorted({0, len(xs) - 1}) if xs else ():
-        parts.append(f'<text x="{x_at(i):.1f}" y="{height - 8}" text-anchor="middle" {_FONT}>{escape(xs[i])}</text>')
+        # the first label starts at its point, the last ends at it: neither runs off the picture
+        anchor = "middle" if len(xs) == 1 else ("start" if i == 0 else "end")
+        parts.append(f'<text x="{x_at(i):.1f}" y="{height - 8}" text-anchor="{anchor}" {_FONT}>{escape(xs[i])}</text>')
     legend_x = left
     for n, (name, points) in enumerate(series.items()):
         colour = PALETTE[n % len(PALETTE)]
@@ -75,9 +97,11 @@ def line_chart(
         if coords:
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         for (cx, cy), x in zip(coords, xs, strict=True):
+            text = texts.get((name, x))
+            fill = f'r="3" fill="#fff" stroke="{colour}"' if text is not None else f'r="2.5" fill="{colour}"'
             parts.append(
-                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{colour}">'
-                f"<title>{escape(name)} {escape(x)}: {by_x.get(x, 0)}</title></circle>"
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" {fill}>'
+                f"<title>{escape(name)} {escape(x)}: {escape(text or str(by_x.get(x, 0)))}</title></circle>"
             )
         parts.append(
             f'<rect x="{legend_x}" y="24" width="10" height="10" fill="{colour}"/>'

@@ -21,6 +21,7 @@ from metagate._cli_detect import detect
 from metagate._cli_exchange import package, pull, share
 from metagate._cli_gate import gate, print_gate_summary, strip
 from metagate._cli_policy import load_checked, policy_app
+from metagate._cli_report import report
 from metagate._cli_review import review_app
 from metagate._cli_run import run
 from metagate._exits import command_errors
@@ -40,6 +41,7 @@ app.command()(share)
 app.command()(pull)
 app.command()(run)
 app.command(name="hash-password")(hash_password)
+app.command()(report)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 

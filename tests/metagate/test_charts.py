@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from metagate._charts import bar_chart, line_chart
+from metagate._charts import PALETTE, bar_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -35,3 +35,14 @@ def test_empty_charts_say_so() -> None:
     assert "nothing recorded" in bar_chart({}, title="x")
     assert "nothing recorded" in line_chart({}, title="x")
     ET.fromstring(line_chart({}, title="x"))
+
+
+def test_texts_replace_the_counts_of_suppressed_bars_and_points() -> None:
+    svg = bar_chart({"a": 30, "b": 0}, title="t", texts={"b": "<10"})
+    root = ET.fromstring(svg)
+    assert [b.find(f"{SVG}title").text for b in root.findall(f"{SVG}rect")] == ["a: 30", "b: <10"]  # type: ignore[union-attr]
+    assert "<10" not in svg and "&lt;10" in svg
+    svg = line_chart({"shared": [("d1", 12), ("d2", 0)]}, title="t", texts={("shared", "d2"): "withheld"})
+    circles = ET.fromstring(svg).findall(f"{SVG}circle")
+    assert [c.find(f"{SVG}title").text for c in circles] == ["shared d1: 12", "shared d2: withheld"]  # type: ignore[union-attr]
+    assert [c.get("fill") for c in circles] == [PALETTE[0], "#fff"]  # the suppressed point is drawn open
