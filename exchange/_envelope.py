@@ -22,6 +22,7 @@ Pure functions over :class:`Entry` (one object version a collection holds, with 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -46,6 +47,7 @@ class TaxiiError(Exception):
         super().__init__(f"{status} {title}" + (f": {description}" if description else ""))
 
 
+@functools.lru_cache(maxsize=65_536)  # a listing parses the same few thousand stamps on every request
 def micros(text: str) -> int:
     """A STIX or TAXII timestamp as microseconds since the epoch."""
     moment = parse_stamp(text)
