@@ -44,7 +44,7 @@ from exchange._ids import identity_id
 from exchange._queue import Queue
 from exchange._server_accounts import Account, Accounts
 from exchange._server_config import ServerCollection, Serves
-from exchange._server_store import Receiver, object_json, receive, served, status
+from exchange._server_store import Receiver, ServedCache, object_json, receive, status
 from exchange._validate import StixValidator
 from policies import ConfigError
 
@@ -85,6 +85,7 @@ def create_taxii_app(
     )
     collections = {c.id: c for c in settings.collections}
     opener: AuditOpener = audit or (lambda: nullcontext(None))
+    cache = ServedCache()
 
     app = Flask("metagate.taxii")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
@@ -179,7 +180,7 @@ def create_taxii_app(
         readable(collection_id)
         wanted = query(_OBJECT_FILTERS)
         with reading() as conn:
-            listed = page(select(served(conn, g.account.partner), wanted), wanted)
+            listed = page(cache.select(conn, g.account.partner, wanted), wanted)
             return envelope(conn, listed)
 
     @app.get(f"{api}/collections/<collection_id>/objects/<object_id>/", strict_slashes=False)
@@ -208,7 +209,7 @@ def create_taxii_app(
         readable(collection_id)
         wanted = query(_OBJECT_FILTERS)
         with reading() as conn:
-            listed = page(select(served(conn, g.account.partner), wanted), wanted)
+            listed = page(cache.select(conn, g.account.partner, wanted), wanted)
         body: dict[str, Any] = {"more": listed.more}
         if listed.next:
             body["next"] = listed.next
@@ -255,7 +256,7 @@ def create_taxii_app(
         return answer(result, status=202)
 
     def known(conn: Any, object_id: str) -> list[Any]:
-        versions = [e for e in served(conn, g.account.partner) if e.object_id == object_id]
+        versions = [e for e in cache.get(conn, g.account.partner) if e.object_id == object_id]
         if not versions:
             raise TaxiiError(404, "no such object", f"no object {object_id} in this collection")
         return versions

@@ -31,12 +31,12 @@ import json
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from exchange._db import Transaction
-from exchange._envelope import Entry, micros
+from exchange._envelope import Entry, Query, micros, select
 from exchange._ids import taxii_stamp
 from exchange._inbound import Inbound
 from exchange._queue import Queue
@@ -48,6 +48,7 @@ from policies import Tlp
 _SHOWN_FAILURES = 100  # failures named in a ledger entry; the count says how many in all
 _REASON = 300
 _TLP_IDS = frozenset(MARKING_IDS.values())
+_SELECTIONS = 32  # listings (filter sets) kept at once
 
 _SERVED = """
 WITH published(item, at) AS (
@@ -80,6 +81,54 @@ def served(conn: sqlite3.Connection, partner: str) -> list[Entry]:
         Entry(object_id, version, kind, spec or "2.1", micros(added), micros(version))
         for object_id, version, kind, spec, added in rows
     ]
+
+
+_GENERATION = (
+    "SELECT count(*), coalesce(max(seq), 0), coalesce(sum(state = 'delivered'), 0), coalesce(max(delivered_at), '') "
+    "FROM outbox WHERE partner = ?"
+)
+
+
+class ServedCache:
+    """:func:`served` kept between requests while the partner's outbox rows stay as they were.
+
+    Whatever changes what is served changes the partner's outbox: a delivery (which is what
+    publishes an item) changes a row's state and ``delivered_at``, a revocation adds rows. So
+    the count, the last row, the delivered count and the last delivery time say whether the
+    entries read before still hold; asking costs one index scan instead of re-reading every
+    object (a page of a 10,000-object collection in about a tenth of the time).
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, tuple[tuple[Any, ...], list[Entry]]] = {}
+        self._selected: dict[tuple[str, Query], tuple[tuple[Any, ...], list[Entry]]] = {}
+        self._lock = threading.Lock()
+
+    def select(self, conn: sqlite3.Connection, partner: str, query: Query) -> list[Entry]:
+        """:func:`exchange._envelope.select` of the served entries, kept for the pages of one listing."""
+        generation = tuple(conn.execute(_GENERATION, (partner,)).fetchone())
+        key = (partner, replace(query, limit=0, after=None, digest=""))
+        with self._lock:
+            held = self._selected.get(key)
+        if held is not None and held[0] == generation:
+            return held[1]
+        chosen = select(self.get(conn, partner), query)
+        with self._lock:
+            if len(self._selected) >= _SELECTIONS:
+                self._selected.clear()
+            self._selected[key] = (generation, chosen)
+        return chosen
+
+    def get(self, conn: sqlite3.Connection, partner: str) -> list[Entry]:
+        generation = tuple(conn.execute(_GENERATION, (partner,)).fetchone())
+        with self._lock:
+            held = self._held.get(partner)
+        if held is not None and held[0] == generation:
+            return held[1]
+        entries = served(conn, partner)
+        with self._lock:
+            self._held[partner] = (generation, entries)
+        return entries
 
 
 def object_json(conn: sqlite3.Connection, partner: str, entries: list[Entry]) -> list[bytes]:

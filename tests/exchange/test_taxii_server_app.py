@@ -169,6 +169,7 @@ def test_match_filters(site: Site) -> None:
 def test_a_revoked_object_is_served_as_its_revoked_version(site: Site) -> None:
     item = site.items[0]
     first = site.queue.item(item).objects[0]
+    assert site.get(f"{OBJECTS}{first.object_id}/").json["objects"][0].get("revoked") is None  # read (and kept) before
     site.queue.revoke(item, "alice", "false positive", StixValidator())  # not pushed yet: served at once
     url = f"{OBJECTS}{first.object_id}/"
     latest = site.get(url).json["objects"]
