@@ -27,11 +27,13 @@ A collection and an account belong to a partner (``partner:``, by default the
 configuration's own). What is wrong is refused when the file is loaded, fail closed: an
 account reading or writing a collection that is not there or belongs to another partner,
 reading an inbound collection or writing a published one, two accounts of one name, a
-password where its hash belongs (with the file and field).
+password where its hash belongs (with the file and field), plain HTTP on an address other
+than loopback (passwords and TLP:AMBER objects would cross the network in clear).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from enum import StrEnum
@@ -61,6 +63,16 @@ def _user(text: str) -> str:
     if ":" in text or not text.isprintable() or text.strip() != text:
         raise ValueError(f"{text!r} cannot be an HTTP Basic user name (no ':', no spaces around it)")
     return text
+
+
+def loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): the only place plain HTTP may listen."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Strict(BaseModel):
@@ -117,6 +129,10 @@ class ServerSettings(_Strict):
         ids = [c.id for c in self.collections]
         if len(set(ids)) != len(ids):
             raise ValueError("two collections have the same id")
+        if self.tls is None and not loopback(self.listen):
+            raise ValueError(
+                f"plain HTTP is for loopback only: listening on {self.listen} needs server.tls (a certificate and key)"
+            )
         users = [a.user for a in self.accounts]
         if len(set(users)) != len(users):
             raise ValueError("two accounts have the same user name")

@@ -41,6 +41,7 @@ def taxii_server(
 ) -> None:
     """Serve the published objects to the partner over TAXII 2.1 and take its sightings, until SIGTERM."""
     from exchange import LedgerAudit, TaxiiServer, create_taxii_app, tls_context
+    from exchange._server_config import loopback
     from policies import ConfigError
 
     place = LedgerPlace.resolve(ledger, ledger_key)
@@ -57,11 +58,12 @@ def taxii_server(
             raise ConfigError(f"{config.source}: no server: section (docs/exchange.md)", field="server")
         place.open().close()  # fail now, not at the partner's first POST, when the ledger cannot be written
         app = create_taxii_app(config, queue_path(queue, config), audit=audit)
+        listen = host or settings.listen
+        if settings.tls is None and not loopback(listen):
+            raise ConfigError(f"plain HTTP is for loopback only: --host {listen} needs server.tls", field="host")
         base = Path(config.source).parent if config.source else None
         context = tls_context(settings.tls, base) if settings.tls is not None else None
-        server = TaxiiServer(
-            app, host or settings.listen, settings.port if port is None else port, ssl_context=context
-        )
+        server = TaxiiServer(app, listen, settings.port if port is None else port, ssl_context=context)
     logging.basicConfig(level=logging.INFO, format="metagate: %(message)s", stream=sys.stderr)
     stop = threading.Event()
 

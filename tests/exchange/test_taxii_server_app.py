@@ -369,6 +369,11 @@ def test_the_server_section_loads_and_refuses_what_is_wrong(tmp_path: Path) -> N
     section["accounts"][0]["read"] = [OTHERS]
     with pytest.raises(ConfigError, match="partner eu-partner's"):
         load_exchange_config(write_config(tmp_path, section))
+    with pytest.raises(ConfigError, match="plain HTTP is for loopback only") as caught:
+        load_exchange_config(write_config(tmp_path, {**server_section(), "listen": "0.0.0.0"}))
+    assert caught.value.field == "server"
+    tls = {**server_section(), "listen": "0.0.0.0", "tls": {"cert": "a.crt", "key": "a.key"}}
+    assert load_exchange_config(write_config(tmp_path, tls)).server is not None
     section = server_section()
     section["collections"][0]["id"] = "outbound"
     with pytest.raises(ConfigError, match="UUID") as caught:

@@ -147,6 +147,9 @@ def test_configuration_mistakes_stop_it_before_it_listens(tmp_path: Path) -> Non
     assert clear.returncode == 2
     assert "metagate-exchange.yaml: server.accounts.us-reader.password_hash: not a password hash" in clear.stderr
     assert PASSWORDS[READER] not in clear.stderr
+    exchange_yaml(work, "Test Carrier SOC", taxii, server_section())
+    exposed = metagate(work, "taxii-server", "--port", "0", "--host", "0.0.0.0")
+    assert exposed.returncode == 2 and "plain HTTP is for loopback only" in exposed.stderr
     exchange_yaml(work, "Test Carrier SOC", taxii, {**server_section(), "tls": {"cert": "no.crt", "key": "no.key"}})
     tls = metagate(work, "taxii-server", "--port", "0")
     assert tls.returncode == 2 and "no.crt" in tls.stderr
