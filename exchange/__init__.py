@@ -5,6 +5,7 @@
     Finding ──Packager──> Indicator / Sighting (+ Identity, TLP 2.0 markings), each validated
         ──Queue──> pending ──approve (1..3 people)──> approved ──Sharer──> published ──revoke──> revoked
     partner's collection ──Puller──> validated, kept with its TLP ──> indicators file ──> detectors
+    our TAXII server: the partner pulls what is published for it, posts sightings (validated, kept)
 
 Nothing leaves without the agreement allowing it and a person approving it; every decision
 names its clause, every review event is in the audit ledger; the outbox is durable, so what
@@ -24,6 +25,9 @@ from exchange._packaging import PackageRun, package_findings
 from exchange._patterns import KINDS, PatternSpec, Side
 from exchange._pull import Puller, PullReport
 from exchange._queue import STATES, Item, Queue
+from exchange._server_app import create_taxii_app
+from exchange._server_config import ServerAccount, ServerCollection, ServerSettings, Serves, TlsFiles
+from exchange._server_run import TaxiiServer, tls_context
 from exchange._share import Sharer, ShareReport
 from exchange._stix import StixObject
 from exchange._taxii import TaxiiTransport
@@ -62,6 +66,10 @@ __all__ = [
     "Queue",
     "ReviewError",
     "STATES",
+    "ServerAccount",
+    "ServerCollection",
+    "ServerSettings",
+    "Serves",
     "ShareReport",
     "Sharer",
     "Side",
@@ -70,12 +78,15 @@ __all__ = [
     "StixObject",
     "StixValidator",
     "TLP_EXTENSION",
+    "TaxiiServer",
     "TaxiiSettings",
     "TaxiiTransport",
+    "TlsFiles",
     "Transport",
     "TransportError",
     "Verdict",
     "Version",
+    "create_taxii_app",
     "identity_id",
     "indicator_id",
     "level_of",
@@ -84,4 +95,5 @@ __all__ = [
     "package_findings",
     "parse_level",
     "sighting_id",
+    "tls_context",
 ]

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from exchange._server_config import ServerSettings
 from policies import ConfigError, Tlp
 
 _LOOPBACK_NAMES = ("localhost",)
@@ -112,6 +113,7 @@ class ExchangeConfig(_Strict):
     taxii: TaxiiSettings
     inbound: Inbound = Inbound()
     queue: str | None = None
+    server: ServerSettings | None = None  # our own TAXII server (exchange._server_config)
     source: str | None = Field(None, exclude=True)
 
 
@@ -133,4 +135,6 @@ def load_exchange_config(path: str | Path) -> ExchangeConfig:
         if first["type"] == "extra_forbidden":
             message = f"unknown field {first['loc'][-1]!r} (a misspelling? unknown fields are errors)"
         raise ConfigError(f"{message} (in {path})", field=dotted or None) from exc
+    if config.server is not None:
+        config.server.check(config.partner, str(path))
     return config

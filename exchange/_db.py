@@ -12,7 +12,12 @@ change the command acknowledged survives a crash or a power cut. Tables:
   carrying it may have reached the partner), delivered, failed (refused by the partner);
 - ``decisions``: what packaging decided about each finding, with the clauses;
 - ``inbound`` / ``inbound_refused``: the partner's objects received (with their TLP) and
-  those refused as invalid; ``cursors``: where the partner's feed was read up to.
+  those refused as invalid; ``cursors``: where the partner's feed was read up to;
+- ``taxii_status``: the status resource of each request the partner posted to our TAXII
+  server (exchange._server_store), kept so that polling it works across a restart.
+
+A file of an earlier format is brought up to date when it is opened (``MIGRATIONS``: only
+tables added, nothing rewritten).
 
 The file is marked as a metagate exchange file by the SQLite header's application id.
 """
@@ -26,10 +31,10 @@ from pathlib import Path
 from policies import ExchangeError
 
 APPLICATION_ID = 0x4D475851  # "MGXQ"
-FORMAT = 1
+FORMAT = 2
 _BUSY_SECONDS = 30.0
 
-SCHEMA = (
+_TABLES = (
     """CREATE TABLE items (
         id INTEGER PRIMARY KEY, partner TEXT NOT NULL, finding TEXT, kind TEXT, summary TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'published', 'revoked')),
@@ -73,6 +78,17 @@ SCHEMA = (
     """CREATE TABLE cursors (
         partner TEXT NOT NULL, collection TEXT NOT NULL, added_after TEXT, updated_at TEXT NOT NULL,
         PRIMARY KEY (partner, collection))""",
+)
+_STATUS = (
+    """CREATE TABLE taxii_status (
+        id TEXT PRIMARY KEY, partner TEXT NOT NULL, account TEXT NOT NULL, collection TEXT NOT NULL,
+        body TEXT NOT NULL, at TEXT NOT NULL)""",
+)
+# what turns a file of format N into format N + 1
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _STATUS}
+SCHEMA: tuple[str, ...] = (
+    *_TABLES,
+    *_STATUS,
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {FORMAT}",
 )
@@ -97,6 +113,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+            what = _inspect(conn)
+        if what is not None and _older(conn):
+            _migrate(conn)
             what = _inspect(conn)
         if what is not None:
             raise ExchangeError(f"{path}: not a metagate exchange queue: {what}")
@@ -123,6 +142,30 @@ def _inspect(conn: sqlite3.Connection) -> str | None:
     if version != FORMAT:
         return f"format {version}, where this metagate reads format {FORMAT}"
     return None
+
+
+def _older(conn: sqlite3.Connection) -> bool:
+    app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+    version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+    return bool(app_id == APPLICATION_ID and version in MIGRATIONS)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Format by format up to ``FORMAT``, each step in one transaction (another process may race us)."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            if version not in MIGRATIONS:
+                conn.execute("COMMIT")
+                return
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
 
 def _wal(conn: sqlite3.Connection) -> None:

@@ -24,6 +24,7 @@ from metagate._cli_policy import load_checked, policy_app
 from metagate._cli_report import report
 from metagate._cli_review import review_app
 from metagate._cli_run import run
+from metagate._cli_taxii_server import taxii_server
 from metagate._exits import command_errors
 from metagate._report import ProgressReporter, print_summary
 from policies import ConfigError
@@ -42,6 +43,7 @@ app.command()(pull)
 app.command()(run)
 app.command(name="hash-password")(hash_password)
 app.command()(report)
+app.command(name="taxii-server")(taxii_server)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 
