@@ -3,7 +3,9 @@
 The sample (metagate/data/demo.pcap, written by ``bench/make_workload.py --packets 4000
 --seed 7``) is a few minutes of carrier-like traffic: TCP, DNS, UDP streams and ICMP, some of
 it in VLANs, MPLS, GTP-U, VXLAN and GRE. The flows then go through the legal gate under
-metagate/data/demo-policy.yaml (jp-acd), with a key made for the run and thrown away.
+metagate/data/demo-policy.yaml (jp-acd), with a key made for the run and thrown away. Last,
+the main job runs on the sample and two attacks, sharing with medallion on loopback
+(metagate._demo_job).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from collectors import Collector, make_engine
 from filters import Gate, GateReport
+from metagate._demo_job import run_main_job
 from metagate._report import print_summary
 from policies import load_policy
 
@@ -37,17 +40,21 @@ def run_demo() -> int:
         report = _gate(flows, Path(tmp))
         flows = flows.set_column(flows.schema.get_field_index("tunnel"), "tunnel", _tunnel_kinds(flows))
         console.print(f"[bold]metagate demo[/bold]: {capture.name}, engine fast")
-    print_summary(summary)
-    console.print(_counts(flows, "proto", "flows by IP protocol"))
-    console.print(_counts(flows, "tunnel", "flows by tunnel (none = not tunnelled)"))
-    console.print(_counts(flows, "conn_state", "flows by conn_state"))
-    console.print(_top(flows))
-    console.print(
-        f"[bold]the legal gate[/bold] ({report.policy}, a throwaway key made for this demo): "
-        f"{report.records_in:,} flows in, {report.records_out:,} passed"
-    )
-    console.print(_reasons(report))
-    return summary.exit_status
+        print_summary(summary)
+        console.print(_counts(flows, "proto", "flows by IP protocol"))
+        console.print(_counts(flows, "tunnel", "flows by tunnel (none = not tunnelled)"))
+        console.print(_counts(flows, "conn_state", "flows by conn_state"))
+        console.print(_top(flows))
+        console.print(
+            f"[bold]the legal gate[/bold] ({report.policy}, a throwaway key made for this demo): "
+            f"{report.records_in:,} flows in, {report.records_out:,} passed"
+        )
+        console.print(_reasons(report))
+        console.print(
+            "[bold]the main job[/bold] (metagate run --local-partner --auto-approve), with two attacks added:"
+        )
+        job_status = run_main_job(capture, Path(tmp), console)
+    return summary.exit_status or job_status
 
 
 def _gate(flows: pa.Table, folder: Path) -> GateReport:
