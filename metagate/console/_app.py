@@ -58,7 +58,7 @@ def create_app(config: ConsoleConfig, *, transport: TransportFactory | None = No
         headers["Content-Security-Policy"] = CSP
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
+        headers["Referrer-Policy"] = "same-origin"  # no-referrer would make browsers send "Origin: null"
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Cross-Origin-Resource-Policy"] = "same-origin"
         if config.tls is not None:

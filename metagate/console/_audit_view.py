@@ -87,7 +87,7 @@ def _summary(kind: str, payload: dict[str, Any]) -> str:
     if kind.startswith("review."):
         objects = payload.get("objects")
         count = len(objects) if isinstance(objects, list) else 0
-        state = f"{payload.get('from')} → {payload.get('to')}" if payload.get("to") else ""
+        state = f"{payload.get('from') or 'new'} → {payload.get('to')}" if payload.get("to") else ""
         extra = ""
         if "approvals" in payload:
             extra = f", approval {payload.get('approvals')}/{payload.get('approvals_required')}"
@@ -97,6 +97,7 @@ def _summary(kind: str, payload: dict[str, Any]) -> str:
     if kind == "exchange.share":
         return f"{payload.get('delivered', 0)} delivered, items published {payload.get('items_published', [])}"
     if kind == "exchange.publish":
-        return f"item {payload.get('item')} published"
+        items = payload.get("items_published")
+        return f"item(s) {', '.join(str(i) for i in items)} published" if isinstance(items, list) else "published"
     keys = ", ".join(sorted(payload)[:6])
     return f"{keys}" if keys else ""

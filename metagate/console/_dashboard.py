@@ -38,6 +38,20 @@ def is_drop(step: str, reason: str) -> bool:
     return not passes
 
 
+def short_reason(reason: str) -> str:
+    """A drop reason short enough for a chart label; the full text is in the table under the chart."""
+    clause = reason.split(":classes.", 1)[-1] if ":classes." in reason else reason
+    if clause.endswith("=approval, none covers the flow"):
+        return clause.removesuffix("=approval, none covers the flow") + ": no approval"
+    if clause.endswith("=never"):
+        return clause.removesuffix("=never") + ": never"
+    if clause.startswith("unclassified"):
+        return "unclassified address"
+    if clause.startswith("dropped: no key"):
+        return "no key in force"
+    return clause if len(clause) <= 28 else clause[:27] + "…"
+
+
 def gate_drops(entries: list[dict[str, Any]]) -> Counter[str]:
     drops: Counter[str] = Counter()
     for payload in entries:
@@ -106,7 +120,9 @@ def dashboard() -> str:
             width=620,
         ),
         "kinds": bar_chart(dict(data["kinds"]), title="Findings packaged, by kind", width=620),
-        "drops": bar_chart(dict(data["drops"]), title="Flows the gate dropped, by reason", width=620),
+        "drops": bar_chart(
+            {short_reason(r): n for r, n in data["drops"].items()}, title="Flows the gate dropped, by reason", width=620
+        ),
         "clauses": bar_chart(dict(data["clauses"]), title="Held back by the agreement, by clause", width=620),
     }
     return render_template("dashboard.html", data=data, charts=charts)

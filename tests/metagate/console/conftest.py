@@ -65,3 +65,7 @@ def login(app: Flask) -> Callable[[str], FlaskClient]:
         return log_in(app.test_client(), name)
 
     return make
+
+
+# The session's real medallion (a partner on loopback) for the browser journey.
+from tests.exchange.conftest import collection, medallion  # noqa: E402, F401  (fixtures, used by name)

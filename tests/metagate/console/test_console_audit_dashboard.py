@@ -84,8 +84,9 @@ def test_dashboard_draws_shared_received_kinds_and_gate_drops(
     assert any(t.startswith("shared ") and t.endswith(f": {delivered}") for t in labels("exchange"))
     assert "horizontal-scan: 3" in labels("kinds") and "refused (any kind): 1" in labels("kinds")
     drops = labels("drops")
-    assert "jp-acd:classes.domestic-to-domestic=never: 2" in drops
+    assert "domestic-to-domestic: never: 2" in drops
     assert not any(d.startswith("approval ") for d in drops)  # what passed is no drop
+    assert "<td>jp-acd:classes.domestic-to-domestic=never</td>" in page  # the full clause beside the chart
     assert "us-partner:min_confidence=60: 1" in labels("clauses")
     assert "https://" not in page.replace("https://attack.mitre.org", "")
 
