@@ -84,6 +84,14 @@ def _item_page(item_id: int, status: int = 200, error: str | None = None) -> tup
             "SELECT event, actor, at, reason, from_state, to_state FROM transitions WHERE item = ? ORDER BY rowid",
             (item_id,),
         ).fetchall()
+        if item.state in ("published", "revoked"):  # publish events name their items in the payload
+            for event, who, at, payload in queue.conn.execute(
+                "SELECT event, actor, at, payload FROM transitions WHERE event = 'publish' AND item IS NULL "
+                "AND payload LIKE '%items_published%' ORDER BY rowid"
+            ).fetchall():
+                if item_id in json.loads(payload).get("items_published", []):
+                    history.append((event, who, at, "the partner holds every object", "approved", "published"))
+            history.sort(key=lambda h: h[2])
         decisions = queue.decisions(item.finding) if item.finding else []
         policy_sha256 = queue.conn.execute("SELECT policy_sha256 FROM items WHERE id = ?", (item_id,)).fetchone()[0]
         queued_seq = queue.conn.execute(

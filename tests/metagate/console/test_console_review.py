@@ -63,7 +63,9 @@ def test_two_approvers_publish_and_the_partner_receives_exactly_the_objects(
     with site.open_queue() as queue:
         found = queue.item(item)
     assert found.state == "published"
-    assert "Published: the partner holds every object" in bob.get(f"/items/{item}").data.decode()
+    page = bob.get(f"/items/{item}").data.decode()
+    assert "Published: the partner holds every object" in page
+    assert "<strong>publish</strong> by bob (approved → published)" in page
     held = {(s.obj["id"], s.version) for s in partner.stored}
     assert {(o.object_id, o.version) for o in found.objects} <= held
     # and the other items, still pending, were not sent
