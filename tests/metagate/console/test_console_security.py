@@ -289,3 +289,22 @@ def test_a_clear_password_in_the_configuration_is_refused_naming_file_and_field(
     path.write_text("user: []\n")
     with pytest.raises(ConfigError, match="unknown field 'user'"):
         load_console_config(path)
+
+
+def test_replaying_the_last_approval_after_publication_sends_nothing_twice(
+    app: Flask, site: Site, partner: MemoryCollection, login: Callable[[str], FlaskClient]
+) -> None:
+    alice, bob = login("alice"), login("bob")
+    assert alice.post("/items/3/approve", data={"csrf": csrf_of(alice.get("/items/3").data)}).status_code == 303
+    form = {"csrf": csrf_of(bob.get("/items/3").data)}
+    assert bob.post("/items/3/approve", data=form).status_code == 303
+    assert backend_of(app).sharing.wait_idle(30)
+    stored = len(partner.stored)
+    assert stored > 0
+    again = bob.post("/items/3/approve", data=form)
+    assert again.status_code == 409 and b"cannot approve an item that is published" in again.data
+    assert bob.post("/share", data=form).status_code == 303
+    assert backend_of(app).sharing.wait_idle(30)
+    assert len(partner.stored) == stored
+    versions = [(s.obj["id"], s.version) for s in partner.stored]
+    assert len(versions) == len(set(versions))
