@@ -11,12 +11,14 @@ from typing import Any
 
 from flask import Flask, Response, render_template
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from metagate.console._auth import Accounts, Guard, current_user, install
 from metagate.console._backend import Backend, TransportFactory
 from metagate.console._config import ConsoleConfig
 from metagate.console._roles import Permission, allowed
 from metagate.console._sessions import LoginLimiter, Sessions
+from policies import MetagateError
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -68,9 +70,17 @@ def create_app(config: ConsoleConfig, *, transport: TransportFactory | None = No
         return response
 
     @app.errorhandler(HTTPException)
-    def _error(exc: HTTPException) -> tuple[str, int]:
-        code = exc.code or 500
-        return render_template("error.html", code=code, name=exc.name, description=exc.description), code
+    def _error(exc: HTTPException) -> BaseResponse:
+        response = exc.get_response()  # keeps what the status needs, e.g. Allow on a 405
+        page = render_template("error.html", code=exc.code, name=exc.name, description=exc.description)
+        response.set_data(page)
+        response.content_type = "text/html; charset=utf-8"
+        return response
+
+    @app.errorhandler(MetagateError)
+    def _unavailable(exc: MetagateError) -> tuple[str, int]:
+        # a file the console stands on is missing or damaged: say which, change nothing
+        return render_template("error.html", code=503, name="Unavailable", description=str(exc)), 503
 
     return app
 

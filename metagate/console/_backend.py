@@ -53,8 +53,14 @@ class Backend:
         self.sharing = ShareWorker(self)
 
     def check(self) -> None:
-        """Fail at start-up, not at the first click: the ledger must be initialised."""
+        """Fail at start-up, not at the first click: the ledger must be initialised, the queue readable.
+
+        A missing queue is created empty (as packaging would): the console then shows no items.
+        """
+        from exchange import Queue
+
         self.place.open().close()
+        Queue(self.queue_path).close()
 
     # the queue and the ledger -----------------------------------------------------------
 

@@ -10,8 +10,11 @@ from collections.abc import Callable
 from flask import Flask
 from flask.testing import FlaskClient
 
+from exchange import MemoryCollection, Puller
 from metagate.console._app import backend_of
 from metagate.console._dashboard import gate_drops, is_drop
+from tests.exchange.conftest import exchange_config
+from tests.exchange.test_pull_memory import indicator
 from tests.metagate.console.conftest import csrf_of
 from tests.metagate.console.site import Site
 
@@ -69,6 +72,12 @@ def test_dashboard_draws_shared_received_kinds_and_gate_drops(
     app: Flask, site: Site, login: Callable[[str], FlaskClient]
 ) -> None:
     approve_twice(app, login, 1)
+    inbound = MemoryCollection()
+    for n in range(5):
+        inbound.add_raw(indicator(n))
+    with site.open_queue() as queue:
+        Puller(queue, inbound, exchange_config(), sleep=lambda s: None).run(site.folder / "feed.jsonl")
+        received_on = queue.conn.execute("SELECT substr(received_at, 1, 10) FROM inbound LIMIT 1").fetchone()[0]
     page = login("carol").get("/dashboard").data.decode()
     charts = {
         name: ET.fromstring(re.search(rf'id="chart-{name}">(<svg.*?</svg>)', page, re.S).group(1))  # type: ignore[union-attr]
@@ -82,6 +91,7 @@ def test_dashboard_draws_shared_received_kinds_and_gate_drops(
         delivered = queue.conn.execute("SELECT count(*) FROM outbox WHERE state = 'delivered'").fetchone()[0]
     assert delivered >= 2
     assert any(t.startswith("shared ") and t.endswith(f": {delivered}") for t in labels("exchange"))
+    assert f"received {received_on}: 5" in labels("exchange")
     assert "horizontal-scan: 3" in labels("kinds") and "refused (any kind): 1" in labels("kinds")
     drops = labels("drops")
     assert "domestic-to-domestic: never: 2" in drops

@@ -308,3 +308,14 @@ def test_replaying_the_last_approval_after_publication_sends_nothing_twice(
     assert len(partner.stored) == stored
     versions = [(s.obj["id"], s.version) for s in partner.stored]
     assert len(versions) == len(set(versions))
+
+
+def test_a_405_says_which_method_and_a_missing_ledger_is_named(
+    app: Flask, site: Site, login: Callable[[str], FlaskClient]
+) -> None:
+    dave = login("dave")
+    answer = dave.get("/share")
+    assert answer.status_code == 405 and "POST" in answer.headers["Allow"] and "GET" not in answer.headers["Allow"]
+    site.place.ledger.rename(site.folder / "moved.sqlite")
+    answer = dave.get("/audit")
+    assert answer.status_code == 503 and b"no audit ledger at" in answer.data
