@@ -319,3 +319,30 @@ def test_a_405_says_which_method_and_a_missing_ledger_is_named(
     site.place.ledger.rename(site.folder / "moved.sqlite")
     answer = dave.get("/audit")
     assert answer.status_code == 503 and b"no audit ledger at" in answer.data
+
+
+def test_the_same_approver_racing_from_many_sessions_counts_once(
+    app: Flask, site: Site, partner: MemoryCollection, login: Callable[[str], FlaskClient]
+) -> None:
+    import threading
+
+    clients = [login("alice") for _ in range(6)]
+    forms = [{"csrf": csrf_of(c.get("/items/1").data)} for c in clients]
+    codes: list[int] = []
+    start = threading.Barrier(len(clients))
+
+    def approve(client: FlaskClient, form: dict[str, str]) -> None:
+        start.wait(timeout=10)
+        codes.append(client.post("/items/1/approve", data=form).status_code)
+
+    threads = [threading.Thread(target=approve, args=pair) for pair in zip(clients, forms, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(codes) == [303] + [409] * (len(clients) - 1)
+    with site.open_queue() as queue:
+        item = queue.item(1)
+        assert item.state == "pending" and [a.actor for a in item.approvals] == ["alice"]
+        assert queue.conn.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+    assert not partner.stored
