@@ -24,6 +24,7 @@ from metagate.console._auth import current_session, current_user, needs
 from metagate.console._backend import Backend
 from metagate.console._evidence import evidence_of, gate_runs_for
 from metagate.console._roles import Permission
+from policies import MetagateError
 
 queue_pages = Blueprint("queue", __name__)
 STATES = ("pending", "approved", "published", "rejected", "revoked")
@@ -195,8 +196,18 @@ def _after_outbox(backend: Backend, me: str) -> None:
     if not backend.config.share_on_approval:
         current_session().say("ok", "An approver sends it with Share now.")
         return
+    try:
+        partner = backend.exchange()
+    except MetagateError as exc:
+        current_session().say("error", f"The objects wait in the outbox: the exchange configuration is wrong: {exc}")
+        return
+    if partner is None:
+        current_session().say("error", "No partner is configured (exchange): the objects wait in the outbox.")
+        return
     backend.sharing.request(me)
-    current_session().say("ok", "Sending to the partner now; this page shows published once the partner holds it.")
+    current_session().say(
+        "ok", f"Sending to {partner.partner} now; this page shows published once the partner holds it."
+    )
 
 
 @queue_pages.route("/items/<int:item_id>/approve", methods=["POST"])

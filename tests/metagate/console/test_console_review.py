@@ -103,3 +103,23 @@ def test_revoke_a_published_item_sends_revoked_versions(
         found = queue.item(item)
     assert found.state == "revoked"
     assert {r["id"] for r in revoked} == {o.object_id for o in found.objects if o.role == "object"}
+
+
+def test_without_a_partner_configured_the_approved_objects_wait_in_the_outbox(site: Site) -> None:
+    from metagate.console import create_app
+    from tests.metagate.console.conftest import log_in
+
+    site.exchange = None
+    (site.folder / "metagate-exchange.yaml").unlink()
+    app = create_app(site.config())
+    try:
+        alice, bob = log_in(app.test_client(), "alice"), log_in(app.test_client(), "bob")
+        post(alice, "/items/1/approve", "/items/1")
+        post(bob, "/items/1/approve", "/items/1")
+        page = bob.get("/items/1").data.decode()
+        assert "No partner is configured" in page and "Approved: in the outbox" in page
+        with site.open_queue() as queue:
+            assert queue.item(1).state == "approved"
+            assert queue.conn.execute("SELECT count(*) FROM outbox WHERE state = 'queued'").fetchone()[0] >= 2
+    finally:
+        backend_of(app).sharing.stop()
