@@ -17,6 +17,7 @@ from collectors import ENGINES, Collector, FlowConfig, make_engine, parse_idle_t
 from metagate._audit import LedgerKeyOption, LedgerOption, LedgerPlace, record
 from metagate._cli_accounts import hash_password
 from metagate._cli_audit import audit_app, retention_app
+from metagate._cli_console import console
 from metagate._cli_detect import detect
 from metagate._cli_exchange import package, pull, share
 from metagate._cli_gate import gate, print_gate_summary, strip
@@ -44,6 +45,7 @@ app.command()(run)
 app.command(name="hash-password")(hash_password)
 app.command()(report)
 app.command(name="taxii-server")(taxii_server)
+app.command()(console)
 
 FORMATS = ("jsonl", "csv", "parquet", "zeek")
 

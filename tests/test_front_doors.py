@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["policies", "collectors", "filters", "detectors", "exchange"])
+@pytest.mark.parametrize("package", ["policies", "collectors", "filters", "detectors", "exchange", "metagate.console"])
 def test_all_is_sorted_and_complete(package: str) -> None:
     module = importlib.import_module(package)
     exported = module.__all__
