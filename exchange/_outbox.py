@@ -173,6 +173,18 @@ class Outbox:
         self.queue._settle([uid])
         return published
 
+    def serve(self, *, actor: str, batch: int = 1_000) -> list[int]:
+        """Everything queued, published on our own TAXII server for the partner to pull; the items published.
+
+        For a partner that pulls rather than receives pushes: the versions become ``delivered``
+        (``how: served``) in the same way a push would leave them, so they are served from now
+        on, dated now, and each exactly once.
+        """
+        published: list[int] = []
+        while rows := self._rows("state = 'queued'", (), batch):
+            published += self.deliver(rows, actor=actor, status_id=None, how="served")
+        return published
+
     def _complete(self, conn: sqlite3.Connection, item: int) -> bool:
         state = conn.execute("SELECT state FROM items WHERE id = ?", (item,)).fetchone()
         if state is None or state[0] != "approved":

@@ -104,6 +104,9 @@ def share(
     retry_failed: Annotated[
         bool, typer.Option(help="first put objects the partner refused back in the outbox")
     ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="publish on our own TAXII server for the partner to pull; push nothing")
+    ] = False,
     ledger: LedgerOption = None,
     ledger_key: LedgerKeyOption = None,
 ) -> None:
@@ -111,6 +114,12 @@ def share(
     with exchange_errors():
         config = exchange_config(exchange)
         with open_queue(queue_path(queue, config), LedgerPlace.resolve(ledger, ledger_key)) as opened:
+            if serve:
+                from exchange import Outbox
+
+                published = Outbox(opened, config.partner).serve(actor=actor())
+                typer.echo(f"{len(published)} item(s) published on our TAXII server for {config.partner} to pull")
+                return
             report = share_with(opened, config, retry_failed=retry_failed)
     print_share(report)
     raise typer.Exit(EXIT_PARTLY if report.failed else 0)

@@ -444,3 +444,18 @@ def test_an_item_published_later_is_added_after_everything_served_before(site: S
     assert site.queue.item(site.undelivered).state == "published"
     newer = site.get(OBJECTS, added_after=last).json["objects"]
     assert [o["id"] for o in newer] == [indicator(501).id]
+
+
+def test_a_partner_that_pulls_gets_approved_items_once_they_are_served(site: Site) -> None:
+    from exchange import Outbox
+
+    def served_ids() -> set[str]:
+        return {o["id"] for o in site.get(OBJECTS, limit=500).json["objects"]}
+
+    assert indicator(501).id not in served_ids()  # approved, but neither pushed nor served yet
+    assert Outbox(site.queue, PARTNER).serve(actor="alice") == [site.undelivered]
+    assert indicator(501).id in served_ids() and indicator(500).id not in served_ids()  # pending stays home
+    assert site.queue.item(site.undelivered).state == "published"
+    assert Outbox(site.queue, PARTNER).serve(actor="alice") == []  # each version once
+    published = [p for _, kind, _, p in site.audit.entries if kind == "exchange.publish"]
+    assert published[-1]["how"] == "served" and published[-1]["items_published"] == [site.undelivered]
