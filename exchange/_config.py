@@ -20,7 +20,6 @@ demos); anything else must be ``https://`` (TLS 1.2 or later, as the requests st
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
@@ -30,27 +29,16 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from exchange._server_config import ServerSettings
-from policies import ConfigError, Tlp
-
-_LOOPBACK_NAMES = ("localhost",)
+from policies import ConfigError, Tlp, is_loopback
 
 
 def _api_root(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"plain http is for loopback partners only; use https for {parts.hostname}")
     return url if url.endswith("/") else url + "/"
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 ApiRoot = Annotated[str, AfterValidator(_api_root)]

@@ -33,7 +33,6 @@ than loopback (passwords and TLP:AMBER objects would cross the network in clear)
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from enum import StrEnum
@@ -41,7 +40,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from policies import check_password_hash
+from policies import check_password_hash, is_loopback
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -63,16 +62,6 @@ def _user(text: str) -> str:
     if ":" in text or not text.isprintable() or text.strip() != text:
         raise ValueError(f"{text!r} cannot be an HTTP Basic user name (no ':', no spaces around it)")
     return text
-
-
-def loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (or ``localhost``): the only place plain HTTP may listen."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Strict(BaseModel):
@@ -129,7 +118,7 @@ class ServerSettings(_Strict):
         ids = [c.id for c in self.collections]
         if len(set(ids)) != len(ids):
             raise ValueError("two collections have the same id")
-        if self.tls is None and not loopback(self.listen):
+        if self.tls is None and not is_loopback(self.listen):
             raise ValueError(
                 f"plain HTTP is for loopback only: listening on {self.listen} needs server.tls (a certificate and key)"
             )

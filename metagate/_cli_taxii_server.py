@@ -41,8 +41,7 @@ def taxii_server(
 ) -> None:
     """Serve the published objects to the partner over TAXII 2.1 and take its sightings, until SIGTERM."""
     from exchange import LedgerAudit, TaxiiServer, create_taxii_app, tls_context
-    from exchange._server_config import loopback
-    from policies import ConfigError
+    from policies import ConfigError, is_loopback
 
     place = LedgerPlace.resolve(ledger, ledger_key)
 
@@ -59,7 +58,7 @@ def taxii_server(
         place.open().close()  # fail now, not at the partner's first POST, when the ledger cannot be written
         app = create_taxii_app(config, queue_path(queue, config), audit=audit)
         listen = host or settings.listen
-        if settings.tls is None and not loopback(listen):
+        if settings.tls is None and not is_loopback(listen):
             raise ConfigError(f"plain HTTP is for loopback only: --host {listen} needs server.tls", field="host")
         base = Path(config.source).parent if config.source else None
         context = tls_context(settings.tls, base) if settings.tls is not None else None

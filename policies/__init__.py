@@ -24,6 +24,7 @@ if _typing.TYPE_CHECKING:
         format_ipv4,
         format_ipv6,
         in_prefixes,
+        is_loopback,
         parse_addresses,
     )
     from policies._decisions import (
@@ -129,6 +130,7 @@ _LAZY: dict[str, str] = {
     "format_ipv4": "policies._addresses",
     "format_ipv6": "policies._addresses",
     "in_prefixes": "policies._addresses",
+    "is_loopback": "policies._addresses",
     "load_keys": "policies._keys",
     "load_policy": "policies._loader",
     "load_profile": "policies._loader",
@@ -197,6 +199,7 @@ __all__ = [
     "format_ipv6",
     "hash_password",
     "in_prefixes",
+    "is_loopback",
     "load_keys",
     "load_policy",
     "load_profile",

@@ -437,3 +437,15 @@ def _pairs(words: _U64) -> npt.NDArray[np.void]:
 
 def _upper(pairs: npt.NDArray[np.void]) -> _U64:
     return pairs.view(np.uint64).reshape(-1, 2)[:, 0]
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback address: the only place plain HTTP may go or listen."""
+    if host is None:
+        return False
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

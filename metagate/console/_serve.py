@@ -9,7 +9,6 @@ an empty user list never means an open console.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import ssl
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from metagate.console._app import backend_of, create_app
 from metagate.console._config import ConsoleConfig, User
 from metagate.console._roles import Role
-from policies import ConfigError
+from policies import ConfigError, is_loopback
 
 DEMO_ACCOUNTS = (
     ("analyst", Role.ANALYST),
@@ -25,15 +24,6 @@ DEMO_ACCOUNTS = (
     ("approver2", Role.APPROVER),
     ("auditor", Role.AUDITOR),
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def with_demo_accounts(config: ConsoleConfig, host: str, say: Callable[[str], None]) -> ConsoleConfig:

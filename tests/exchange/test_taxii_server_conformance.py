@@ -9,9 +9,7 @@ careful client never would. TLS is checked with a self-signed certificate made h
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.client
-import ipaddress
 import json
 import ssl
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from exchange import MemoryAudit, Queue, StixValidator, TaxiiServer, TlsFiles, c
 from tests.exchange.conftest import Clock
 from tests.exchange.served import HIDDEN, INBOUND, OUTBOUND, PASSWORDS, READER, indicator, publish, server_config
 from tests.exchange.test_taxii_server_app import sighting
+from tests.tlscerts import self_signed as tls_files
 
 TAXII = "application/taxii+json;version=2.1"
 COUNT = 2_500
@@ -194,31 +193,8 @@ def test_edge_cases_over_raw_http(running: Running) -> None:
 
 
 def self_signed(folder: Path) -> TlsFiles:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "taxii.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "taxii.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return TlsFiles(cert="taxii.crt", key="taxii.key")
+    made_cert, made_key = tls_files(folder, "taxii")
+    return TlsFiles(cert=made_cert.name, key=made_key.name)
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path: Path, running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
