@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-APT_PACKAGES := tshark tcpdump libpcap0.8
+APT_PACKAGES := tshark tcpdump libpcap0.8 softflowd nfdump
 # The fast engine's kernels compiled ahead of time (collectors/_aot.py): about a minute the
 # first time and after a kernel source changes, otherwise a quick check.
 AOT := $(BIN)/python -m collectors._aot
@@ -23,11 +23,13 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP) $@
 
-# tshark, tcpdump and libpcap from Debian, installed only when missing.
+# tshark, tcpdump, libpcap, softflowd and nfdump from Debian, installed only when missing.
 system-packages:
 	@missing=""; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v softflowd >/dev/null || missing="$$missing softflowd"; \
+	command -v nfcapd >/dev/null || missing="$$missing nfdump"; \
 	ldconfig -p | grep -q 'libpcap.so' || missing="$$missing libpcap0.8"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \

@@ -5,8 +5,10 @@ Arrow by the same code (_fastengine.rows_to_table), so addresses are written and
 IDs computed exactly as on the pcap path. How each column is filled, and what a flow record
 cannot tell (docs/collectors.md, "Flow records from routers"):
 
-- originator: the record's source (RFC 5103: a biflow's source is the initiator); a
-  uniflow record has nothing for the responder (resp_pkts 0).
+- originator: the record's source (RFC 5103: a biflow's source is the initiator), except
+  that a biflow whose source sent no packet is turned round (some exporters, softflowd
+  among them, key a biflow by address order); a uniflow record has nothing for the
+  responder (resp_pkts 0).
 - times: the first of flowStart/End Milliseconds, Seconds, Micro/Nanoseconds,
   DeltaMicroseconds (before the export time), SysUpTime (v5/v9: against the header's
   sysUpTime; IPFIX: after systemInitTimeMilliseconds from an options record); none: the
@@ -124,6 +126,8 @@ def _rows(d: Decoded, stats: FlowStats) -> npt.NDArray[np.int64] | None:
     rows[:, F_RBYTES] = _or(_col(d, "rbytes", "rbytes_total"), zero)
     oflags, rflags = _or(_col(d, "flags"), zero) & 0xFF, _or(_col(d, "rflags"), zero) & 0xFF
     rows[:, F_OFLAGS], rows[:, F_RFLAGS] = oflags, rflags
+    _turn_round(rows, proto)
+    oflags, rflags, rpkts = rows[:, F_OFLAGS], rows[:, F_RFLAGS], rows[:, F_RPKTS]
     start, end = _times(d)
     rows[:, F_START], rows[:, F_LAST] = start, np.maximum(start, end)
     rows[:, F_VLAN] = _tag(_col(d, "vlan"), n)
@@ -137,6 +141,21 @@ def _rows(d: Decoded, stats: FlowStats) -> npt.NDArray[np.int64] | None:
         rows[:, F_REASON] = _REASON[np.minimum(reason, 7)]
     rows[:, F_STATE] = conn_states(tcp, oflags, rflags, rpkts)
     return rows
+
+
+def _turn_round(rows: npt.NDArray[np.int64], proto: I64) -> None:
+    """A biflow whose source sent nothing is the other end's flow: its sender is the originator.
+
+    ICMP ports stay: they were mapped from the type the sender sent (the only one recorded).
+    """
+    turn = (rows[:, F_OPKTS] == 0) & (rows[:, F_RPKTS] > 0)
+    if not turn.any():
+        return
+    pairs = [(F_OHI, F_RHI), (F_OLO, F_RLO), (F_OPKTS, F_RPKTS), (F_OBYTES, F_RBYTES), (F_OFLAGS, F_RFLAGS)]
+    for a, b in pairs:
+        rows[turn, a], rows[turn, b] = rows[turn, b], rows[turn, a].copy()
+    ports = turn & (proto != ICMP) & (proto != ICMP6)
+    rows[ports, F_OPORT], rows[ports, F_RPORT] = rows[ports, F_RPORT], rows[ports, F_OPORT].copy()
 
 
 def _or(value: I64 | None, default: I64) -> I64:
