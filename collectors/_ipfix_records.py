@@ -7,7 +7,7 @@ cannot tell (docs/collectors.md, "Flow records from routers"):
 
 - originator: the record's source (RFC 5103: a biflow's source is the initiator), except
   that a biflow whose source sent no packet is turned round (some exporters, softflowd
-  among them, key a biflow by address order); a uniflow record has nothing for the
+  among them, key a biflow by address order), unless it is TCP answered by SYN+ACK; a uniflow record has nothing for the
   responder (resp_pkts 0).
 - times: the first of flowStart/End Milliseconds, Seconds, Micro/Nanoseconds,
   DeltaMicroseconds (before the export time), SysUpTime (v5/v9: against the header's
@@ -61,7 +61,7 @@ from collectors._ipfix_stats import FlowStats
 from collectors._schema import FLOW_SCHEMA
 
 I64 = npt.NDArray[np.int64]
-FIN, SYN, RST = 1, 2, 4
+FIN, SYN, RST, ACK = 1, 2, 4, 16
 TCP, ICMP, ICMP6 = 6, 1, 58
 _STATE = {n: i for i, n in enumerate(("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH",
                                         "SH", "SHR", "OTH"))}  # fmt: skip
@@ -147,8 +147,11 @@ def _turn_round(rows: npt.NDArray[np.int64], proto: I64) -> None:
     """A biflow whose source sent nothing is the other end's flow: its sender is the originator.
 
     ICMP ports stay: they were mapped from the type the sender sent (the only one recorded).
+    A TCP flow whose only sender sent SYN+ACK stays as it is: its originator is the SYN
+    sender that was not seen, as the pcap path has it (history ``^``).
     """
-    turn = (rows[:, F_OPKTS] == 0) & (rows[:, F_RPKTS] > 0)
+    syn_ack = (proto == TCP) & ((rows[:, F_RFLAGS] & (SYN | ACK)) == (SYN | ACK))
+    turn = (rows[:, F_OPKTS] == 0) & (rows[:, F_RPKTS] > 0) & ~syn_ack
     if not turn.any():
         return
     pairs = [(F_OHI, F_RHI), (F_OLO, F_RLO), (F_OPKTS, F_RPKTS), (F_OBYTES, F_RBYTES), (F_OFLAGS, F_RFLAGS)]
