@@ -65,6 +65,7 @@ bench: $(TEST_STAMP) system-packages $(PEERS)/bin/python
 	$(BIN)/python bench/collect_bench.py
 	$(BIN)/python bench/gate_bench.py
 	$(BIN)/python bench/cryptopan_bench.py
+	$(BIN)/python bench/ipfix_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info collectors/_fastcore*.so

@@ -9,6 +9,12 @@ their length field; templates live as long as the connection). A listener runs u
 It yields FLOW_SCHEMA tables, as the packet path's engine does: when ``batch_size`` records
 are queued, and at least every ``flush_every`` seconds while records wait, so that a slow
 exporter's flows are not held back.
+
+Over UDP a thread of its own only receives (the socket call releases the GIL) into a queue
+of at most ``queue_bytes``: while the main thread builds a table or the writer writes one,
+datagrams wait there instead of overflowing the kernel's buffer (which an unprivileged
+process cannot make larger than net.core.rmem_max). A full queue drops the datagram and
+counts it (``overflow``), as the kernel would, but visibly.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import select
 import socket
 import struct
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -47,6 +55,7 @@ class ListenOptions:
     pending_timeout: float = 10.0
     flush_every: float = 1.0
     receive_buffer: int = 32 << 20
+    queue_bytes: int = 256 << 20
     tap_id: str = "tap0"
 
 
@@ -98,7 +107,11 @@ class FlowListener:
         )
         self._stopping = False
         self._connections: dict[socket.socket, tuple[str, bytearray]] = {}
-        self.messages = 0
+        self.messages = 0  # handed to the decoder
+        self._received = 0  # taken from the socket (UDP, by the receiving thread)
+        self._queue: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._queued_bytes = self._taken_bytes = 0  # each written by one thread only
+        self._receiving = False
         try:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             self._sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
@@ -134,12 +147,24 @@ class FlowListener:
         """Flow records as they arrive, until stopped; the last table holds what was left."""
         opts = self.options
         last_flush = last_message = self.clock()
+        receiver = None
+        if self.transport == "udp":
+            self._receiving = True
+            receiver = threading.Thread(target=self._receive, name=f"receive {self.origin}", daemon=True)
+            receiver.start()
         try:
-            while not self._stopping and not self._enough():
-                readable, _, _ = select.select([self._sock, *self._connections], [], [], _WAIT)
+            while True:
                 before = self.messages
-                for sock in readable:
-                    self._read(sock)
+                if receiver is None:
+                    if self._stopping or self._enough():
+                        break
+                    readable, _, _ = select.select([self._sock, *self._connections], [], [], _WAIT)
+                    for sock in readable:
+                        self._read(sock)
+                elif not self._take():
+                    if not self._receiving:
+                        break  # stopped or enough received, and everything taken
+                    time.sleep(0.002)
                 now = self.clock()
                 if self.messages != before:
                     last_message = now
@@ -149,34 +174,66 @@ class FlowListener:
                     yield self._table()
                 if opts.stop_when_idle is not None and now - last_message >= opts.stop_when_idle:
                     break
+            self._stopping = True
+            if receiver is not None:
+                receiver.join()
+                while self._take():
+                    pass
             self.decoder.finish()
             if self.decoder.ready:
                 yield self._table()
         finally:
+            self._stopping = True
+            if receiver is not None:
+                receiver.join()
             self.close()
 
     def _enough(self) -> bool:
         limit = self.options.stop_after_messages
-        return limit is not None and self.messages >= limit
+        return limit is not None and max(self.messages, self._received) >= limit
+
+    def _receive(self) -> None:
+        """The receiving thread: datagrams into the queue until stopped or enough came."""
+        limit = self.options.stop_after_messages
+        try:
+            while not self._stopping and (limit is None or self._received < limit):
+                readable, _, _ = select.select([self._sock], [], [], _WAIT)
+                for _ in range(_BURST if readable else 0):
+                    if limit is not None and self._received >= limit:
+                        break
+                    try:
+                        data, address = self._sock.recvfrom(65_535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:  # e.g. ICMP errors surfacing on the socket: keep listening
+                        LOG.warning("flow listener %s: receive failed: %s", self.origin, exc)
+                        break
+                    self._received += 1
+                    if self._queued_bytes - self._taken_bytes + len(data) > self.options.queue_bytes:
+                        self.stats.overflow += 1
+                        continue
+                    self._queue.append((data, address))
+                    self._queued_bytes += len(data)
+        finally:
+            self._receiving = False
+
+    def _take(self) -> int:
+        """Decode what the receiving thread queued (a bounded number at a time)."""
+        taken = 0
+        while self._queue and taken < _BURST:
+            data, address = self._queue.popleft()
+            self._taken_bytes += len(data)
+            self.messages += 1
+            self.decoder.feed(data, _name(address))
+            taken += 1
+        return taken
 
     def _table(self) -> pa.Table:
         return flow_table(self.decoder.drain(), self.options.tap_id, self.stats)
 
     def _read(self, sock: socket.socket) -> None:
-        if self.transport == "udp":
-            for _ in range(_BURST):
-                if self._enough():
-                    return
-                try:
-                    data, address = sock.recvfrom(65_535)
-                except (BlockingIOError, InterruptedError):
-                    return
-                except OSError as exc:  # e.g. ICMP errors surfacing on the socket: keep listening
-                    LOG.warning("flow listener %s: receive failed: %s", self.origin, exc)
-                    return
-                self.messages += 1
-                self.decoder.feed(data, _name(address))
-        elif sock is self._sock:
+        """TCP: a new connection, or bytes on one."""
+        if sock is self._sock:
             try:
                 conn, address = sock.accept()
             except (BlockingIOError, InterruptedError):

@@ -30,6 +30,7 @@ class FlowStats:
     out_of_order: int = 0  # messages whose sequence number was behind the expected one
     waited_sets: int = 0  # data sets that arrived before their template and later decoded
     expired_sets: int = 0  # data sets whose template never came in time: lost
+    overflow: int = 0  # datagrams dropped because the listener's queue was full
     templates: int = 0  # template records accepted
     withdrawn: int = 0
     expired_templates: int = 0
@@ -52,7 +53,7 @@ class FlowStats:
         self.messages.update(other.messages)
         for name in (
             "records", "option_records", "not_flows", "lost_records", "lost_datagrams", "out_of_order",
-            "waited_sets", "expired_sets", "templates", "withdrawn", "expired_templates",
+            "waited_sets", "expired_sets", "overflow", "templates", "withdrawn", "expired_templates",
         ):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.exporters |= other.exporters
@@ -70,6 +71,8 @@ class FlowStats:
             f"datagrams {self.lost_datagrams:,} (v9 sequence numbers)",
             f"data sets {self.expired_sets:,} (no template in time)",
         ]
+        if self.overflow:
+            lost.append(f"datagrams {self.overflow:,} (listener queue full)")
         lines.append("lost: " + ", ".join(lost))
         extra = []
         if self.out_of_order:
