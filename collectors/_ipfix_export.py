@@ -54,11 +54,12 @@ class IpfixExporter:
         self.url = url
         self.encoder = IpfixEncoder(max_message=max_message, domain=domain)
         self.send_errors = 0
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self._sock = socket.socket(family, socket.SOCK_DGRAM)
             self._sock.connect((host, port))
         except OSError as exc:
+            self._sock.close()
             raise ConfigError(f"cannot export to {url}: {exc.strerror or exc}", field="export") from exc
 
     def write(self, table: pa.Table) -> None:

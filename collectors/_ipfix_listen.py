@@ -112,9 +112,12 @@ class FlowListener:
         self._queue: deque[tuple[bytes, tuple[str, int]]] = deque()
         self._queued_bytes = self._taken_bytes = 0  # each written by one thread only
         self._receiving = False
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             self._sock = socket.socket(family, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise CaptureError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
+        try:
             if tcp:
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             else:
@@ -124,6 +127,7 @@ class FlowListener:
                 self._sock.listen(16)
             self._sock.setblocking(False)
         except OSError as exc:
+            self._sock.close()
             raise CaptureError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         LOG.info("listening for flow records on %s (%s port %d)", spec, self.transport, self.address[1])
