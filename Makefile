@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-APT_PACKAGES := tshark tcpdump libpcap0.8 chromium
+APT_PACKAGES := tshark tcpdump libpcap0.8 chromium softflowd nfdump
 # The fast engine's kernels compiled ahead of time (collectors/_aot.py): about a minute the
 # first time and after a kernel source changes, otherwise a quick check.
 AOT := $(BIN)/python -m collectors._aot
@@ -23,11 +23,14 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP) $@
 
-# tshark, tcpdump, libpcap and chromium (the browser tests) from Debian, installed only when missing.
+# tshark, tcpdump, libpcap, chromium (the browser tests), softflowd and nfdump (the flow-record
+# peers) from Debian, installed only when missing.
 system-packages:
 	@missing=""; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	command -v tcpdump >/dev/null || missing="$$missing tcpdump"; \
+	command -v softflowd >/dev/null || missing="$$missing softflowd"; \
+	command -v nfcapd >/dev/null || missing="$$missing nfdump"; \
 	ldconfig -p | grep -q 'libpcap.so' || missing="$$missing libpcap0.8"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
@@ -64,6 +67,7 @@ bench: $(TEST_STAMP) system-packages $(PEERS)/bin/python
 	$(BIN)/python bench/collect_bench.py
 	$(BIN)/python bench/gate_bench.py
 	$(BIN)/python bench/cryptopan_bench.py
+	$(BIN)/python bench/ipfix_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info collectors/_fastcore*.so

@@ -1,5 +1,7 @@
 """Packets in, flow records out: sources, decoding engines, the flow table and writers.
 
+Flow records from routers come in too (NetFlow v5 / v9, IPFIX listeners) and go out as IPFIX.
+
 See docs/collectors.md for the contract every engine keeps.
 """
 
@@ -8,6 +10,12 @@ from collectors._communityid import community_id, icmp_ports
 from collectors._config import DEFAULT_IDLE, FlowConfig, parse_idle_timeouts
 from collectors._engine import Engine
 from collectors._engines import ENGINES, make_engine
+from collectors._ipfix_decode import FlowDecoder
+from collectors._ipfix_encode import IpfixEncoder
+from collectors._ipfix_export import IpfixExporter, read_ipfix_file
+from collectors._ipfix_listen import FlowListener, ListenOptions, is_flow_url
+from collectors._ipfix_records import flow_table
+from collectors._ipfix_stats import FlowStats
 from collectors._live import LiveSource, LiveStats
 from collectors._packets import PacketBatch
 from collectors._pcapfile import FileSource
@@ -29,7 +37,13 @@ __all__ = [
     "FORMATS",
     "FileSource",
     "FlowConfig",
+    "FlowDecoder",
+    "FlowListener",
+    "FlowStats",
     "FlowWriter",
+    "IpfixEncoder",
+    "IpfixExporter",
+    "ListenOptions",
     "LiveSource",
     "LiveStats",
     "PacketBatch",
@@ -38,10 +52,13 @@ __all__ = [
     "RingSource",
     "community_id",
     "empty_flows",
+    "flow_table",
     "icmp_ports",
+    "is_flow_url",
     "make_engine",
     "open_source",
     "open_writer",
     "parse_idle_timeouts",
     "read_flow_file",
+    "read_ipfix_file",
 ]

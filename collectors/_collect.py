@@ -1,5 +1,9 @@
 """The collect loop: sources -> engine -> writer, with checkpoints for capture rings.
 
+Flow-record listeners (``ipfix://``, ``ipfix+tcp://``, ``netflow://``) skip the engine: they
+yield FlowRecord batches themselves, which go through the same transform (the gate and the
+detectors) to the writer and to any extra sinks (``--export``).
+
 A capture ring is checkpointed after each of its files: the names consumed, the engine's
 whole state and the output's flushed size go to one state file, replaced atomically. A
 restart with the same state file cuts the output back to that size, restores the engine
@@ -12,7 +16,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +24,8 @@ from typing import Protocol
 import pyarrow as pa
 
 from collectors._engine import Engine
+from collectors._ipfix_listen import FlowListener, ListenOptions, is_flow_url
+from collectors._ipfix_stats import FlowStats
 from collectors._packets import PacketBatch
 from collectors._ring import RingSource
 from collectors._schema import FLOW_SCHEMA
@@ -44,6 +50,8 @@ class CollectSummary:
     not_captures: list[CaptureError] = field(default_factory=list)
     resumed_files: int = 0
     stopped: bool = False
+    flow_stats: FlowStats | None = None  # set when a flow-record listener was read
+    sink_lines: list[str] = field(default_factory=list)
 
     @property
     def packets_per_second(self) -> float:
@@ -60,6 +68,16 @@ class CollectSummary:
 
 
 Progress = Callable[[PacketSource, PacketBatch, CollectSummary], None]
+
+
+class FlowSink(Protocol):
+    """Where written records also go (an IPFIX exporter)."""
+
+    def write(self, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+    def summary_line(self) -> str: ...
 
 
 class StateCodec(Protocol):
@@ -121,6 +139,8 @@ class Collector:
         transform: Callable[[pa.Table], pa.Table] | None = None,
         schema: pa.Schema = FLOW_SCHEMA,
         state_seal: StateCodec | None = None,
+        listen: ListenOptions | None = None,
+        sinks: Sequence[FlowSink] = (),
     ) -> None:
         self.engine = engine
         self.output = None if output in (None, "-") else output
@@ -134,8 +154,10 @@ class Collector:
         self.transform = transform
         self.schema = schema
         self.state_seal = state_seal
+        self.listen = listen
+        self.sinks = list(sinks)
         self.summary = CollectSummary()
-        self._current: PacketSource | None = None
+        self._current: PacketSource | FlowListener | None = None
         self._stopping = False
         self._writer: FlowWriter | None = None
 
@@ -162,8 +184,10 @@ class Collector:
                 self.summary.stopped = True
         except BaseException:
             self._writer.abort()
+            self._close_sinks()
             raise
         self._writer.close()
+        self._close_sinks()
         self.summary.packets = self.engine.packets - packets_before
         self.summary.decode_problems = Counter(self.engine.problems)
         self.summary.seconds = time.perf_counter() - started
@@ -189,7 +213,35 @@ class Collector:
         exists = self.output is not None and (Path(self.output).exists() or partial_path(self.output).exists())
         return open_writer(self.output, self.fmt, append=append and exists, schema=self.schema)
 
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+            self.summary.sink_lines.append(sink.summary_line())
+        self.sinks = []
+
+    def _read_flows(self, spec: str) -> None:
+        """A flow-record listener: its batches are flow records already, no engine needed."""
+        try:
+            source = FlowListener(spec, self.listen)
+        except CaptureError as exc:  # the port is taken, the address is not ours
+            self.summary.not_captures.append(exc)
+            return
+        if self.summary.flow_stats is None:
+            self.summary.flow_stats = FlowStats()
+        self._current = source
+        try:
+            if self._stopping:
+                source.stop()
+            for table in source.tables(self.batch_size):
+                self._write(table)
+        finally:
+            self._current = None
+            self.summary.flow_stats.merge(source.stats)
+
     def _read_source(self, spec: str, checkpoint: _Checkpoint | None) -> None:
+        if is_flow_url(spec):
+            self._read_flows(spec)
+            return
         skip = frozenset(checkpoint.consumed) if checkpoint else frozenset()
         try:
             source = open_source(spec, follow=self.follow, bpf=self.bpf, skip=skip)
@@ -220,6 +272,8 @@ class Collector:
             if table.num_rows:
                 self._writer.write(table)
                 self.summary.written += table.num_rows
+                for sink in self.sinks:
+                    sink.write(table)
 
     def _checkpoint(self, ring: RingSource) -> None:
         assert self.state is not None and self._writer is not None

@@ -8,6 +8,7 @@ Encodings (every format writes the FLOW_SCHEMA columns, in its order, unless sai
   an empty cell; a list (``mpls``, ``tunnel_parents``) is its elements joined with ``;`` (no
   element can hold one: labels are numbers, Community IDs are base64), an empty list an empty cell.
 - ``parquet``: FLOW_SCHEMA, one row group per written table.
+- ``ipfix``: IPFIX messages back to back (collectors/_ipfix_export.py), biflow elements.
 - ``zeek``: conn.log as Zeek's ASCII writer lays out TSV logs, with Zeek's conn.log columns,
   then ``vlan`` / ``inner_vlan`` (policy ``vlan-logging``) and ``community_id`` (policy
   ``community-id-logging``). Zeek's newer ``ip_proto`` column is not written. Where we differ:
@@ -54,7 +55,7 @@ from collectors._jsonl import encode_jsonl
 from collectors._schema import FLOW_SCHEMA
 from policies import ConfigError
 
-FORMATS = ("csv", "jsonl", "parquet", "zeek")
+FORMATS = ("csv", "ipfix", "jsonl", "parquet", "zeek")
 PARTIAL_SUFFIX = ".partial"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS_FIELDS = frozenset({"start", "end"})
@@ -433,10 +434,14 @@ _WRITERS: dict[str, type[FlowWriter]] = {
 def open_writer(
     path: str | Path | None, fmt: str, *, append: bool = False, schema: pa.Schema = FLOW_SCHEMA
 ) -> FlowWriter:
-    """A writer of ``fmt`` (csv, jsonl, parquet, zeek) to ``path`` (``None`` or ``"-"``: stdout).
+    """A writer of ``fmt`` (csv, ipfix, jsonl, parquet, zeek) to ``path`` (``None`` or ``"-"``: stdout).
 
     ``schema`` is FLOW_SCHEMA for flow records; the gate passes its GatedRecord schema.
     """
+    if fmt == "ipfix":  # binary, and it imports this module: loaded when asked for
+        from collectors._ipfix_export import IpfixFileWriter
+
+        return IpfixFileWriter(path, append=append, schema=schema)
     try:
         cls = _WRITERS[fmt]
     except KeyError:

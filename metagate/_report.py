@@ -59,6 +59,11 @@ def print_summary(summary: CollectSummary) -> None:
         f"{summary.packets_per_second:,.0f} packets/s  ({summary.seconds:.2f} s)",
         file=out,
     )
+    if summary.flow_stats is not None:
+        for line in summary.flow_stats.summary_lines():
+            print(line, file=out)
+    for line in summary.sink_lines:
+        print(line, file=out)
     if summary.resumed_files:
         print(f"resumed after {summary.resumed_files} ring file(s) already read", file=out)
     if summary.stopped:

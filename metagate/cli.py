@@ -47,14 +47,20 @@ app.command()(report)
 app.command(name="taxii-server")(taxii_server)
 app.command()(console)
 
-FORMATS = ("jsonl", "csv", "parquet", "zeek")
+FORMATS = ("jsonl", "csv", "parquet", "zeek", "ipfix")
 
 
 @app.command()
 def collect(
-    sources: Annotated[list[str], typer.Argument(help="capture files (pcap, pcapng), ring directories or interfaces")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(
+            help="capture files (pcap, pcapng), ring directories, interfaces, or flow listeners "
+            "netflow://HOST:PORT, ipfix://HOST:PORT (UDP), ipfix+tcp://HOST:PORT"
+        ),
+    ],
     output: Annotated[str, typer.Option("-o", "--output", help="output file; - for stdout")] = "-",
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet or zeek (conn.log)")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, zeek (conn.log) or ipfix")] = "jsonl",
     engine: Annotated[str, typer.Option(help="fast (compiled), scapy (slow oracle), tshark (+ app names)")] = "fast",
     tap_id: Annotated[str, typer.Option(help="which tap saw the traffic")] = "tap0",
     idle_timeout: Annotated[
@@ -75,8 +81,20 @@ def collect(
     ] = None,
     ledger: LedgerOption = None,
     ledger_key: LedgerKeyOption = None,
+    export: Annotated[
+        str | None, typer.Option(help="also send the (gated) records as IPFIX over UDP to ipfix://HOST:PORT")
+    ] = None,
+    stop_after_messages: Annotated[
+        int | None, typer.Option(help="flow listeners: stop after this many NetFlow / IPFIX messages")
+    ] = None,
+    stop_when_idle: Annotated[
+        float | None, typer.Option(help="flow listeners: stop once no message came for this many seconds")
+    ] = None,
+    template_timeout: Annotated[
+        float, typer.Option(help="flow listeners over UDP: seconds a template lives unless refreshed")
+    ] = 1800.0,
 ) -> None:
-    """Decode packets into bidirectional flow records (Zeek conn.log semantics)."""
+    """Decode packets (or receive routers' flow records) into bidirectional flow records (Zeek conn.log semantics)."""
     with command_errors():
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", field="format")
@@ -108,6 +126,8 @@ def collect(
             bpf=bpf,
             state=state,
             progress=reporter.update,
+            listen=_listen_options(stop_after_messages, stop_when_idle, template_timeout, tap_id),
+            sinks=_sinks(export),
             **gated,
         )
         _stop_on_signals(collector)
@@ -161,6 +181,28 @@ def _gate_for(policy: Path | None, place: LedgerPlace) -> dict[str, Any]:
     place.open().close()  # fail before reading anything when the ledger cannot be written
     seal = StateSeal(gate_run.keys) if gate_run.keys.keys else None
     return {"transform": gate_run, "schema": gate_run.schema, "state_seal": seal}
+
+
+def _listen_options(messages: int | None, idle: float | None, template_timeout: float, tap_id: str) -> Any:
+    from collectors import ListenOptions
+
+    if messages is not None and messages < 1:
+        raise ConfigError(f"must be at least 1, got {messages}", field="stop-after-messages")
+    if idle is not None and idle <= 0:
+        raise ConfigError(f"must be positive, got {idle}", field="stop-when-idle")
+    if template_timeout <= 0:
+        raise ConfigError(f"must be positive, got {template_timeout}", field="template-timeout")
+    return ListenOptions(
+        stop_after_messages=messages, stop_when_idle=idle, template_timeout=template_timeout, tap_id=tap_id
+    )
+
+
+def _sinks(export: str | None) -> list[Any]:
+    if export is None:
+        return []
+    from collectors import IpfixExporter
+
+    return [IpfixExporter(export)]
 
 
 def _stop_on_signals(collector: Collector) -> None:
