@@ -256,7 +256,21 @@ def _connect(path: Path, *, writable: bool) -> sqlite3.Connection:
 
 
 def _inspect(conn: sqlite3.Connection) -> str | None:
-    """None for a metagate ledger, "" for an empty database, else what it is instead."""
+    """None for a metagate ledger, "" for an empty database, else what it is instead.
+
+    Its reads are one snapshot: read one by one, a ledger another process creates meanwhile
+    would look half-made (no application id yet, but tables) and be taken for a stranger's.
+    """
+    if conn.in_transaction:
+        return _inspect_snapshot(conn)
+    conn.execute("BEGIN")
+    try:
+        return _inspect_snapshot(conn)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _inspect_snapshot(conn: sqlite3.Connection) -> str | None:
     app_id = _value(conn, "PRAGMA application_id")
     objects = _value(conn, "SELECT count(*) FROM sqlite_master")
     if app_id == 0 and objects == 0:
