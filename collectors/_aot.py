@@ -51,6 +51,7 @@ def _build() -> int:
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         pycc: Any = importlib.import_module("numba.pycc")
 
+    _release_the_gil(pycc)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="metagate-aot-") as tmp:
         cc = pycc.CC(MODULE)
@@ -74,6 +75,24 @@ def _build() -> int:
     return 0
 
 
+def _release_the_gil(pycc: Any) -> None:
+    """Make every export's wrapper release the GIL while the kernel runs.
+
+    The kernels touch no Python object, so a collect run can read the next batch and write
+    the last one's records on other threads meanwhile. pycc has no option for it; its
+    compiler takes numba's ``Flags`` by name, so a subclass with ``release_gil`` set is
+    put in its place (in the build's child process only).
+    """
+    compiler: Any = importlib.import_module("numba.pycc.compiler")
+
+    class NoGilFlags(compiler.Flags):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    compiler.Flags = NoGilFlags
+
+
 def _constant(value: int) -> Callable[[], int]:
     def source_hash() -> int:
         return value
@@ -92,7 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("collectors/_fastcore: up to date")
         return 0
     print("collectors/_fastcore: compiling the fast engine's kernels ahead of time (a minute or two)")
-    return subprocess.call([sys.executable, "-m", "collectors._aot", "--compile"], env={**os.environ, JIT_ENV: "1"})
+    # numba's cache knows a function by its own file only: a kernel cached before a function
+    # it calls (or inlines) from another file changed would be linked stale, so the build
+    # compiles everything afresh in a cache of its own
+    with tempfile.TemporaryDirectory(prefix="metagate-aot-cache-") as cache:
+        env = {**os.environ, JIT_ENV: "1", "NUMBA_CACHE_DIR": cache}
+        return subprocess.call([sys.executable, "-m", "collectors._aot", "--compile"], env=env)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from collectors._engine import Engine
 from collectors._ipfix_listen import FlowListener, ListenOptions, is_flow_url
 from collectors._ipfix_stats import FlowStats
 from collectors._packets import PacketBatch
+from collectors._pcapfile import FileSource
+from collectors._pipeline import WriteBehind, read_ahead
 from collectors._ring import RingSource
 from collectors._schema import FLOW_SCHEMA
 from collectors._sources import PacketSource, open_source
@@ -35,6 +37,7 @@ from policies import CaptureError, ConfigError, NotACaptureError
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTLY_READ, EXIT_NOT_A_CAPTURE = 0, 2, 3, 4
 _STATE_VERSION = 1
+_READ_AHEAD = 2  # batches a file source is walked ahead of the engine
 
 
 @dataclass
@@ -160,6 +163,7 @@ class Collector:
         self._current: PacketSource | FlowListener | None = None
         self._stopping = False
         self._writer: FlowWriter | None = None
+        self._behind: WriteBehind[pa.Table] | None = None
 
     def stop(self) -> None:
         """Finish promptly (safe from a signal handler): the current source stops reading."""
@@ -172,6 +176,8 @@ class Collector:
         checkpoint = self._resume()
         packets_before = self.engine.packets  # restored state counts earlier runs' packets
         self._writer = self._open_writer(append=checkpoint is not None)
+        # the gate, the writer and the sinks run on a thread of their own, in order
+        self._behind = WriteBehind(self._store)
         try:
             for spec in specs:
                 if self._stopping:
@@ -182,7 +188,9 @@ class Collector:
                 self._write(self.engine.finish())
             else:
                 self.summary.stopped = True
+            self._behind.close()
         except BaseException:
+            self._behind.abort()
             self._writer.abort()
             self._close_sinks()
             raise
@@ -249,8 +257,13 @@ class Collector:
             self.summary.not_captures.append(exc)
             return
         self._current = source
+        if isinstance(source, FileSource):
+            # a ring's checkpoints and a live capture's timing need the batch the engine is on
+            batches = read_ahead(source.batches(self.batch_size, in_flight=_READ_AHEAD + 2), _READ_AHEAD)
+        else:
+            batches = source.batches(self.batch_size)
         try:
-            for batch in source.batches(self.batch_size):
+            for batch in batches:
                 self._write(self.engine.feed(batch))
                 if self.progress is not None:
                     self.progress(source, batch, self.summary)
@@ -264,19 +277,25 @@ class Collector:
         self.summary.capture_problems.extend(source.problems)
 
     def _write(self, table: pa.Table) -> None:
-        assert self._writer is not None
+        assert self._behind is not None
         if table.num_rows:
             self.summary.flows += table.num_rows
-            if self.transform is not None:
-                table = self.transform(table)
-            if table.num_rows:
-                self._writer.write(table)
-                self.summary.written += table.num_rows
-                for sink in self.sinks:
-                    sink.write(table)
+            self._behind.put(table)
+
+    def _store(self, table: pa.Table) -> None:
+        """On the write-behind thread: gate, write, and hand to the sinks."""
+        assert self._writer is not None
+        if self.transform is not None:
+            table = self.transform(table)
+        if table.num_rows:
+            self._writer.write(table)
+            self.summary.written += table.num_rows
+            for sink in self.sinks:
+                sink.write(table)
 
     def _checkpoint(self, ring: RingSource) -> None:
-        assert self.state is not None and self._writer is not None
+        assert self.state is not None and self._writer is not None and self._behind is not None
+        self._behind.drain()  # the checkpoint's output size must hold every flow before it
         if self.fmt == "parquet" and self.output is not None:
             # a parquet file is readable only once closed: each checkpoint closes a part
             self._writer.close()

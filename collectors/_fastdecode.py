@@ -19,6 +19,7 @@ OB_IPV, OB_PROTO, OB_SHI, OB_SLO, OB_DHI, OB_DLO, OB_SPORT, OB_DPORT = 0, 1, 2, 
 OB_IPLEN, OB_FLAGS, OB_PAYLOAD, OB_FRAG, OB_FRAGID, OB_VLAN, OB_IVLAN, OB_NMPLS = 8, 9, 10, 11, 12, 13, 14, 15
 OB_MPLS0 = 16  # four labels: 16..19
 OB_CTX0, OB_CTX1, OB_PARENT = 20, 21, 22
+OB_HASH = 23  # the flow key's hash, filled in by the table's decode-ahead (_fastflows.py)
 MAX_DEPTH = 4
 
 # OB_FRAG values
@@ -50,12 +51,12 @@ def _u64(b, p):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _problem(probs, depth, kind):  # type: ignore[no-untyped-def]
+def _problem(probs, c, depth, kind):  # type: ignore[no-untyped-def]
     # Inside a tunnel, a broken inner packet is the tunnel's problem (docs: "Exact edges").
     if depth > 0 and kind in (P_TRUNCATED, P_BAD_IP, P_MPLS):
-        probs[P_BAD_TUNNEL] += 1
+        probs[c, P_BAD_TUNNEL] += 1
     else:
-        probs[kind] += 1
+        probs[c, kind] += 1
 
 
 @njit(cache=True, inline="always")
@@ -99,9 +100,13 @@ def _null_family(family):  # type: ignore[no-untyped-def]
     return _DONE
 
 
-@njit(cache=True)
-def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-untyped-def]
-    """Decode one packet into ``obs`` rows; returns how many observations it made."""
+@njit(cache=True, inline="always")
+def decode_packet(b, start, caplen, linktype, obs, c, probs):  # type: ignore[no-untyped-def]
+    """Decode one packet into the rows ``obs[c]`` and its problems into ``probs[c]``.
+
+    Returns how many observations it made. Rows are indexed, never sliced: a slice is an
+    array view, and each view costs two atomic reference counts.
+    """
     end = start + caplen
     pos = start
     n = 0
@@ -121,14 +126,14 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
         state = _ETHER
     elif linktype == 113:
         if caplen < 16:
-            probs[P_TRUNCATED] += 1
+            probs[c, P_TRUNCATED] += 1
             return 0
         ethertype = _u16(b, pos + 14)
         pos += 16
         state = _ETHERTYPE
     elif linktype == 276:
         if caplen < 20:
-            probs[P_TRUNCATED] += 1
+            probs[c, P_TRUNCATED] += 1
             return 0
         ethertype = _u16(b, pos)
         pos += 20
@@ -141,7 +146,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
         state = _IP6
     elif linktype == 0 or linktype == 108:
         if caplen < 4:
-            probs[P_TRUNCATED] += 1
+            probs[c, P_TRUNCATED] += 1
             return 0
         family = _u32(b, pos)
         if linktype == 0:  # the capturing host's byte order, unknown: little-endian first
@@ -152,16 +157,16 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
         pos += 4
         state = _null_family(family)
         if state == _DONE:
-            probs[P_NON_IP] += 1
+            probs[c, P_NON_IP] += 1
             return 0
     else:
-        probs[P_LINKTYPE] += 1
+        probs[c, P_LINKTYPE] += 1
         return 0
 
     while True:
         if state == _ETHER:
             if end - pos < 14:
-                _problem(probs, depth, P_TRUNCATED)
+                _problem(probs, c, depth, P_TRUNCATED)
                 return n
             ethertype = _u16(b, pos + 12)
             pos += 14
@@ -172,7 +177,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             ntags = 0
             while ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100:
                 if end - pos < 4:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 tci = _u16(b, pos) & 0xFFF
                 if ntags == 0:
@@ -191,7 +196,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 state = _MPLS
             elif ethertype == 0x8864:
                 if end - pos < 8:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 ppp = _u16(b, pos + 6)
                 pos += 8
@@ -200,17 +205,17 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 elif ppp == 0x0057:
                     state = _IP6
                 else:
-                    probs[P_NON_IP] += 1
+                    probs[c, P_NON_IP] += 1
                     return n
             else:
-                probs[P_NON_IP] += 1
+                probs[c, P_NON_IP] += 1
                 return n
 
         elif state == _MPLS:
             nmpls = 0
             while True:
                 if end - pos < 4:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 entry = _u32(b, pos)
                 if nmpls == 0:
@@ -230,7 +235,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
 
         elif state == _IP_BY_NIBBLE:
             if end - pos < 1:
-                _problem(probs, depth, P_TRUNCATED)
+                _problem(probs, c, depth, P_TRUNCATED)
                 return n
             nibble = b[pos] >> 4
             if nibble == 4:
@@ -238,28 +243,28 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             elif nibble == 6:
                 state = _IP6
             else:
-                _problem(probs, depth, not_ip)
+                _problem(probs, c, depth, not_ip)
                 return n
 
         else:  # an IP header: one observation, maybe a tunnel to go on with
             if n >= MAX_OBS:
-                probs[P_TOO_DEEP] += 1
+                probs[c, P_TOO_DEEP] += 1
                 return n
             ip_start = pos
             frag = NOT_FRAGMENT
             fragid = np.int64(0)
             if state == _IP4:
                 if end - pos < 20:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 vihl = b[pos]
                 ihl = np.int64(vihl & 0x0F) * 4
                 total = _u16(b, pos + 2)
                 if (vihl >> 4) != 4 or ihl < 20 or total < ihl:
-                    _problem(probs, depth, P_BAD_IP)
+                    _problem(probs, c, depth, P_BAD_IP)
                     return n
                 if end - pos < ihl:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 fragword = _u16(b, pos + 6)
                 if fragword & 0x1FFF:
@@ -268,34 +273,34 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     frag = FIRST_FRAGMENT
                 proto = np.int64(b[pos + 9])
                 fragid = _u16(b, pos + 4) | (proto << 32)
-                obs[n, OB_IPV] = 4
-                obs[n, OB_SHI] = 0
-                obs[n, OB_SLO] = _u32(b, pos + 12)
-                obs[n, OB_DHI] = 0
-                obs[n, OB_DLO] = _u32(b, pos + 16)
+                obs[c, n, OB_IPV] = 4
+                obs[c, n, OB_SHI] = 0
+                obs[c, n, OB_SLO] = _u32(b, pos + 12)
+                obs[c, n, OB_DHI] = 0
+                obs[c, n, OB_DLO] = _u32(b, pos + 16)
                 iplen = total
                 l4 = pos + ihl
                 end = min(end, pos + iplen)  # what follows the IP length is not this packet's
             else:
                 if end - pos < 40:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 if (b[pos] >> 4) != 6:
-                    _problem(probs, depth, P_BAD_IP)
+                    _problem(probs, c, depth, P_BAD_IP)
                     return n
                 iplen = 40 + _u16(b, pos + 4)
                 proto = np.int64(b[pos + 6])
-                obs[n, OB_IPV] = 6
-                obs[n, OB_SHI] = _u64(b, pos + 8)
-                obs[n, OB_SLO] = _u64(b, pos + 16)
-                obs[n, OB_DHI] = _u64(b, pos + 24)
-                obs[n, OB_DLO] = _u64(b, pos + 32)
+                obs[c, n, OB_IPV] = 6
+                obs[c, n, OB_SHI] = _u64(b, pos + 8)
+                obs[c, n, OB_SLO] = _u64(b, pos + 16)
+                obs[c, n, OB_DHI] = _u64(b, pos + 24)
+                obs[c, n, OB_DLO] = _u64(b, pos + 32)
                 l4 = pos + 40
                 end = min(end, pos + iplen)  # what follows the IP length is not this packet's
                 while proto == 0 or proto == 43 or proto == 60 or proto == 135 or proto == 139 \
                         or proto == 140 or proto == 51 or proto == 44:
                     if end - l4 < 8:
-                        _problem(probs, depth, P_TRUNCATED)
+                        _problem(probs, c, depth, P_TRUNCATED)
                         return n
                     nxt = np.int64(b[l4])
                     if proto == 44:
@@ -313,28 +318,28 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     else:
                         l4 += (np.int64(b[l4 + 1]) + 1) * 8
                     if l4 > end:
-                        _problem(probs, depth, P_TRUNCATED)
+                        _problem(probs, c, depth, P_TRUNCATED)
                         return n
                     proto = nxt
             ip_end = ip_start + iplen  # by the header's length, not the captured length
-            obs[n, OB_PROTO] = proto
-            obs[n, OB_IPLEN] = iplen
-            obs[n, OB_FLAGS] = 0
-            obs[n, OB_PAYLOAD] = 0
-            obs[n, OB_SPORT] = 0
-            obs[n, OB_DPORT] = 0
-            obs[n, OB_FRAG] = frag
-            obs[n, OB_FRAGID] = fragid
-            obs[n, OB_VLAN] = vlan
-            obs[n, OB_IVLAN] = ivlan
-            obs[n, OB_NMPLS] = nmpls
-            obs[n, OB_MPLS0] = m0 if nmpls > 0 else 0
-            obs[n, OB_MPLS0 + 1] = m1 if nmpls > 1 else 0
-            obs[n, OB_MPLS0 + 2] = m2 if nmpls > 2 else 0
-            obs[n, OB_MPLS0 + 3] = m3 if nmpls > 3 else 0
-            obs[n, OB_CTX0] = ctx0
-            obs[n, OB_CTX1] = ctx1
-            obs[n, OB_PARENT] = parent
+            obs[c, n, OB_PROTO] = proto
+            obs[c, n, OB_IPLEN] = iplen
+            obs[c, n, OB_FLAGS] = 0
+            obs[c, n, OB_PAYLOAD] = 0
+            obs[c, n, OB_SPORT] = 0
+            obs[c, n, OB_DPORT] = 0
+            obs[c, n, OB_FRAG] = frag
+            obs[c, n, OB_FRAGID] = fragid
+            obs[c, n, OB_VLAN] = vlan
+            obs[c, n, OB_IVLAN] = ivlan
+            obs[c, n, OB_NMPLS] = nmpls
+            obs[c, n, OB_MPLS0] = m0 if nmpls > 0 else 0
+            obs[c, n, OB_MPLS0 + 1] = m1 if nmpls > 1 else 0
+            obs[c, n, OB_MPLS0 + 2] = m2 if nmpls > 2 else 0
+            obs[c, n, OB_MPLS0 + 3] = m3 if nmpls > 3 else 0
+            obs[c, n, OB_CTX0] = ctx0
+            obs[c, n, OB_CTX1] = ctx1
+            obs[c, n, OB_PARENT] = parent
 
             if frag == LATER_FRAGMENT:
                 return n + 1  # ports come from the first fragment, in the flow stage
@@ -344,21 +349,21 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
             vni = 0
             if proto == 6:
                 if avail < 20:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
-                obs[n, OB_SPORT] = _u16(b, l4)
-                obs[n, OB_DPORT] = _u16(b, l4 + 2)
-                obs[n, OB_FLAGS] = b[l4 + 13]
-                obs[n, OB_PAYLOAD] = max(0, ip_end - l4 - (np.int64(b[l4 + 12]) >> 4) * 4)
+                obs[c, n, OB_SPORT] = _u16(b, l4)
+                obs[c, n, OB_DPORT] = _u16(b, l4 + 2)
+                obs[c, n, OB_FLAGS] = b[l4 + 13]
+                obs[c, n, OB_PAYLOAD] = max(0, ip_end - l4 - (np.int64(b[l4 + 12]) >> 4) * 4)
             elif proto == 17:
                 if avail < 8:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 sport = _u16(b, l4)
                 dport = _u16(b, l4 + 2)
-                obs[n, OB_SPORT] = sport
-                obs[n, OB_DPORT] = dport
-                obs[n, OB_PAYLOAD] = max(0, ip_end - l4 - 8)
+                obs[c, n, OB_SPORT] = sport
+                obs[c, n, OB_DPORT] = dport
+                obs[c, n, OB_PAYLOAD] = max(0, ip_end - l4 - 8)
                 p = l4 + 8
                 # each UDP tunnel in the table's order, until one recognises its header
                 claimed = frag != NOT_FRAGMENT
@@ -371,7 +376,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 if not claimed and dport == 6081 and end - p >= 8 and (b[p] >> 6) == 0:
                     claimed = True
                     if depth >= MAX_DEPTH:
-                        probs[P_TOO_DEEP] += 1
+                        probs[c, P_TOO_DEEP] += 1
                         return n + 1
                     inner = _u16(b, p + 2)
                     vni = (_u32(b, p + 4) >> 8) & 0xFFFFFF
@@ -383,7 +388,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     elif inner == 0x86DD:
                         state = _IP6
                     else:  # like GRE: a payload type not in the table
-                        probs[P_BAD_TUNNEL] += 1
+                        probs[c, P_BAD_TUNNEL] += 1
                         return n + 1
                     tunnel = T_GENEVE
                 if not claimed and (sport == 2152 or dport == 2152) and end - p >= 8 and (b[p] >> 5) == 1 \
@@ -391,7 +396,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                     claimed = True  # GTPv1-U; only a G-PDU carries a packet
                     if b[p + 1] == 255:
                         if depth >= MAX_DEPTH:
-                            probs[P_TOO_DEEP] += 1
+                            probs[c, P_TOO_DEEP] += 1
                             return n + 1
                         gflags = b[p]
                         q = p + 8
@@ -413,7 +418,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                                             next_ext = b[q + elen - 1]
                                             q += elen
                         if not ok:
-                            probs[P_BAD_TUNNEL] += 1
+                            probs[c, P_BAD_TUNNEL] += 1
                             return n + 1
                         tunnel = T_GTPU
                         pos = q
@@ -431,17 +436,17 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                         state = _IP6
             elif proto == 1 or proto == 58:
                 if avail < 8:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
                 sp, dp = _icmp_ports(proto, np.int64(b[l4]), np.int64(b[l4 + 1]))
-                obs[n, OB_SPORT] = sp
-                obs[n, OB_DPORT] = dp
+                obs[c, n, OB_SPORT] = sp
+                obs[c, n, OB_DPORT] = dp
             elif proto == 132:
                 if avail < 12:
-                    _problem(probs, depth, P_TRUNCATED)
+                    _problem(probs, c, depth, P_TRUNCATED)
                     return n
-                obs[n, OB_SPORT] = _u16(b, l4)
-                obs[n, OB_DPORT] = _u16(b, l4 + 2)
+                obs[c, n, OB_SPORT] = _u16(b, l4)
+                obs[c, n, OB_DPORT] = _u16(b, l4 + 2)
             elif (proto == 4 or proto == 41) and frag == NOT_FRAGMENT:
                 tunnel = T_IPIP
                 pos = l4
@@ -450,7 +455,7 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 # version 0 only; a routing bit, another version, an unknown payload or a
                 # short header is a GRE packet we cannot look into
                 if depth >= MAX_DEPTH:  # too deep is decided before the tunnel's header is read
-                    probs[P_TOO_DEEP] += 1
+                    probs[c, P_TOO_DEEP] += 1
                     return n + 1
                 gflags = _u16(b, l4) if avail >= 4 else 0xFFFF
                 inner = _u16(b, l4 + 2) if avail >= 4 else 0
@@ -486,18 +491,18 @@ def decode_packet(b, start, caplen, linktype, obs, probs):  # type: ignore[no-un
                 else:
                     tunnel = 0
                 if tunnel == 0:
-                    probs[P_BAD_TUNNEL] += 1
+                    probs[c, P_BAD_TUNNEL] += 1
                     return n + 1
                 pos = q
             n += 1
             if tunnel == 0:
                 return n
             if depth >= MAX_DEPTH:
-                probs[P_TOO_DEEP] += 1
+                probs[c, P_TOO_DEEP] += 1
                 return n
             if tunnel == T_ERSPAN:  # ERSPAN rides in GRE: two labels, `gre,erspan`
                 if depth + 1 >= MAX_DEPTH:
-                    probs[P_TOO_DEEP] += 1
+                    probs[c, P_TOO_DEEP] += 1
                     return n
                 ctx0, ctx1 = _push_label(ctx0, ctx1, depth, np.int64(T_GRE) << 24)
                 depth += 1

@@ -27,6 +27,7 @@ from collectors._fastdecode import (
     OB_DPORT,
     OB_FLAGS,
     OB_FRAG,
+    OB_HASH,
     OB_IPLEN,
     OB_IPV,
     OB_IVLAN,
@@ -43,7 +44,7 @@ from collectors._fastdecode import (
 )
 from collectors._fastexport import _export
 from collectors._fastfrags import _fragment
-from collectors._fasthash import _key_hash, _key_word
+from collectors._fasthash import _key_hash, _key_hash_at, _key_word
 from collectors._fastlayout import (
     B_A,
     B_D,
@@ -341,12 +342,26 @@ def _add_parent(T, K, i, P):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _observe(T, K, FR, C, S, out, out_hist, obs, j, ts, probs):  # type: ignore[no-untyped-def]
-    ob = obs[j]
-    if ob[OB_FRAG] != 0 and not _fragment(FR, ob, ts, probs):
-        return
+def _copy_row(obs, c, j, row):  # type: ignore[no-untyped-def]
+    for q in range(row.shape[0]):
+        row[q] = obs[c, j, q]
+
+
+@njit(cache=True, inline="always")
+def _observe(T, K, FR, C, S, out, out_hist, obs, c, j, ts, probs, ob, parent):  # type: ignore[no-untyped-def]
+    """Observation ``obs[c, j]`` into the table, through the scratch rows ``ob`` and ``parent``.
+
+    Copying a row into a scratch array is cheaper than slicing it: every slice is a new
+    array view with two atomic reference counts, and this runs once per observation.
+    """
+    _copy_row(obs, c, j, ob)
+    if ob[OB_FRAG] != 0:
+        if not _fragment(FR, ob, ts, probs):
+            return
+        h = _key_hash(ob)  # a later fragment has just been given its ports
+    else:
+        h = ob[OB_HASH]
     mask = T.shape[0] - 1
-    h = _key_hash(ob)
     i, d = _find(T, mask, h, ob)
     if d >= 0:
         syn_only = ob[OB_PROTO] == 6 and (ob[OB_FLAGS] & 0x12) == 0x02 and ob[OB_FRAG] != LATER_FRAGMENT
@@ -370,7 +385,8 @@ def _observe(T, K, FR, C, S, out, out_hist, obs, j, ts, probs):  # type: ignore[
     _count(T, K, i, d, ob, ts)
     p = ob[OB_PARENT]
     if p >= 0:
-        _add_parent(T, K, i, obs[p])
+        _copy_row(obs, c, p, parent)
+        _add_parent(T, K, i, parent)
 
 
 @njit(cache=True)
@@ -381,13 +397,15 @@ def _decode_ahead(data, offsets, caplens, linktypes, i, m, T, obs, counts, chunk
     for c in range(m):
         if i + c + PACKETS_AHEAD < n:  # the headers of a packet a little further on
             prefetch_byte(data, offsets[i + c + PACKETS_AHEAD])  # type: ignore[call-arg]
-        chunk_probs[c, :] = 0
-        k = decode_packet(data, offsets[i + c], caplens[i + c], linktypes[i + c], obs[c], chunk_probs[c])
+        for q in range(chunk_probs.shape[1]):
+            chunk_probs[c, q] = 0
+        k = decode_packet(data, offsets[i + c], caplens[i + c], linktypes[i + c], obs, c, chunk_probs)
         counts[c] = k
         for j in range(k):
-            ob = obs[c, j]
-            if ob[OB_FRAG] != LATER_FRAGMENT:
-                slot = _key_hash(ob) & mask
+            if obs[c, j, OB_FRAG] != LATER_FRAGMENT:
+                h = _key_hash_at(obs, c, j)
+                obs[c, j, OB_HASH] = h  # for the table, which would otherwise hash it again
+                slot = h & mask
                 prefetch(T, slot, 0)  # type: ignore[call-arg]
                 prefetch(T, slot, W_COLS - 1)  # a row: two cache lines
 
@@ -405,6 +423,8 @@ def run_packets(data, offsets, caplens, tss, linktypes, i0, T, K, FR, C, S, out,
     chunk = obs.shape[0]
     counts = np.zeros(chunk, dtype=np.int64)
     chunk_probs = np.zeros((chunk, probs.shape[0]), dtype=np.int64)
+    ob = np.zeros(obs.shape[2], dtype=np.int64)
+    parent = np.zeros(obs.shape[2], dtype=np.int64)
     i = i0
     while i < n:
         m = min(chunk, n - i)
@@ -432,10 +452,10 @@ def run_packets(data, offsets, caplens, tss, linktypes, i0, T, K, FR, C, S, out,
             if ts > S[S_LAST_TS]:
                 S[S_LAST_TS] = ts
             S[S_PACKETS] += 1
-            probs += chunk_probs[c]
-            packet_obs = obs[c]
+            for q in range(probs.shape[0]):
+                probs[q] += chunk_probs[c, q]
             for j in range(counts[c]):
-                _observe(T, K, FR, C, S, out, out_hist, packet_obs, j, ts, probs)
+                _observe(T, K, FR, C, S, out, out_hist, obs, c, j, ts, probs, ob, parent)
             i += 1
     return i, DONE
 

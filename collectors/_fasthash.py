@@ -35,11 +35,26 @@ def _end_hash(hi, lo, port):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _key_hash(ob):  # type: ignore[no-untyped-def]
+def _hash_fields(shi, slo, sport, dhi, dlo, dport, ctx0, ctx1, ipv, proto):  # type: ignore[no-untyped-def]
     # the sum of the two ends' hashes does not depend on the direction
-    ends = _end_hash(ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT]) + _end_hash(ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT])
-    ctx = _mix(np.uint64(ob[OB_CTX0]) ^ _mix(np.uint64(ob[OB_CTX1]) ^ np.uint64(ob[OB_IPV] * 256 + ob[OB_PROTO])))
+    ends = _end_hash(shi, slo, sport) + _end_hash(dhi, dlo, dport)
+    ctx = _mix(np.uint64(ctx0) ^ _mix(np.uint64(ctx1) ^ np.uint64(ipv * 256 + proto)))
     return np.int64(_mix(ends ^ ctx) >> np.uint64(2)) | (np.int64(1) << 62)
+
+
+@njit(cache=True, inline="always")
+def _key_hash(ob):  # type: ignore[no-untyped-def]
+    """The hash of observation row ``ob``."""
+    return _hash_fields(ob[OB_SHI], ob[OB_SLO], ob[OB_SPORT], ob[OB_DHI], ob[OB_DLO], ob[OB_DPORT],
+                        ob[OB_CTX0], ob[OB_CTX1], ob[OB_IPV], ob[OB_PROTO])
+
+
+@njit(cache=True, inline="always")
+def _key_hash_at(obs, c, j):  # type: ignore[no-untyped-def]
+    """The hash of ``obs[c, j]``, read in place (a slice would be an array view to count)."""
+    return _hash_fields(obs[c, j, OB_SHI], obs[c, j, OB_SLO], obs[c, j, OB_SPORT], obs[c, j, OB_DHI],
+                        obs[c, j, OB_DLO], obs[c, j, OB_DPORT], obs[c, j, OB_CTX0], obs[c, j, OB_CTX1],
+                        obs[c, j, OB_IPV], obs[c, j, OB_PROTO])
 
 
 @njit(cache=True, inline="always")

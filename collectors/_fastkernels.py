@@ -191,7 +191,7 @@ def kernel(fn: _F) -> _F:
     if module() is None:
         from numba import njit
 
-        return cast(_F, njit(cache=True)(fn))
+        return cast(_F, njit(cache=True, nogil=True)(fn))
     if fn.__name__ in KERNELS:
         return cast(_F, aot_kernel(fn.__name__))
     return fn

@@ -67,7 +67,7 @@ B_FLIP = 12
 # The decoder's (_fastdecode.py) observation rows' shape, problem counters and tunnel label
 # codes, kept here so that the Python side needs no numba to read them.
 MAX_OBS = 6
-OB_COLS = 23
+OB_COLS = 24
 PROBLEM_KINDS = (
     "truncated",
     "bad_ip",

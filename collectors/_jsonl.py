@@ -17,6 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors._jsontime import WIDTH as TIME_WIDTH
+from collectors._jsontime import formattable, iso_texts
+
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 _QUOTE = '"'  # a plain str: nothing is converted from Python objects at import time
 
@@ -31,7 +34,9 @@ def _quoted(strings: pa.Array) -> pa.Array:
 def _json_texts(column: pa.Array) -> pa.Array:
     """The JSON text of every value of one column (never null: a null is ``null``)."""
     kind = column.type
-    if pa.types.is_timestamp(kind):
+    if pa.types.is_timestamp(kind) and formattable(column):
+        texts = _quoted_times(column)
+    elif pa.types.is_timestamp(kind):
         texts = pc.binary_join_element_wise(_QUOTE, pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ"), _QUOTE, "")
     elif pa.types.is_integer(kind):
         texts = pc.cast(column, pa.string())
@@ -44,6 +49,16 @@ def _json_texts(column: pa.Array) -> pa.Array:
     else:
         texts = _quoted(column)
     return pc.fill_null(texts, "null")
+
+
+def _quoted_times(column: pa.Array) -> pa.Array:
+    n = len(column)
+    text = np.empty((n, TIME_WIDTH + 2), dtype=np.uint8)
+    text[:, 0] = text[:, -1] = ord(_QUOTE)
+    text[:, 1:-1] = iso_texts(column)
+    offsets = np.arange(0, n * (TIME_WIDTH + 2) + 1, TIME_WIDTH + 2, dtype=np.int32)
+    validity = pa.array(np.asarray(column.is_valid())).buffers()[1] if column.null_count else None
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text), validity, column.null_count)
 
 
 def encode_jsonl(table: pa.Table) -> bytes:

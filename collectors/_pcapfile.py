@@ -12,6 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -328,18 +329,25 @@ class FileSource:
         """Make :meth:`batches` return before its next batch."""
         self._stopped = True
 
-    def batches(self, batch_size: int = DEFAULT_BATCH) -> Iterator[PacketBatch]:
-        """Batches of at most ``batch_size`` packets; the last one has ``last_of_origin`` set."""
+    def batches(self, batch_size: int = DEFAULT_BATCH, *, in_flight: int = 0) -> Iterator[PacketBatch]:
+        """Batches of at most ``batch_size`` packets; the last one has ``last_of_origin`` set.
+
+        A batch's pages are dropped from this process's memory when the next is asked for,
+        or, with ``in_flight`` (a caller reading ahead), that many batches later.
+        """
         if batch_size < 1:
             raise ConfigError(f"must be positive, not {batch_size}", field="batch_size")
         mapped, data = self._map()
         walk = _NgWalk(self, data) if self._pcapng else _PcapWalk(self, data)
         pending: PacketBatch | None = None
         released = 0
+        starts: deque[int] = deque()  # where each batch handed out but maybe not yet used ends
         for batch in walk.run(batch_size):
             if pending is not None:
                 yield pending
-                released = _release(mapped, released, int(batch.record_offset[0]))
+                starts.append(int(batch.record_offset[0]))
+                if len(starts) > in_flight:
+                    released = _release(mapped, released, starts.popleft())
             if self._stopped:
                 return
             pending = batch
