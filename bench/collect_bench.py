@@ -5,8 +5,9 @@ One run, one reference capture (bench/make_workload.py), every tool on the same 
 neighbours). Absolute packets/s move from run to run; the ratios are the result.
 
 Measured:
-- ``metagate collect FILE -o /dev/null --format jsonl --engine fast`` as a whole process: wall time with
-  start-up, and peak RSS (``os.wait4``, the child's own ``ru_maxrss``);
+- ``metagate collect FILE -o /dev/null --format jsonl --engine fast`` as a whole process, best of N: wall
+  time with start-up, CPU time (the file is walked ahead and records written behind on threads, so it
+  can exceed the wall time), and peak RSS (GNU time);
 - the fast engine in-process, warmed (numba code loaded), feeding every batch plus ``finish()``: best of N;
 - the same engine with ``FlowConfig(max_flows=10_000)`` against the default, each in its own process,
   to see the flow table bounded in memory;
@@ -126,6 +127,7 @@ class Finished:
     returncode: int
     stdout: str
     stderr: str
+    cpu_seconds: float | None = None  # user + system, from GNU time
 
 
 def run_measured(cmd: list[str]) -> Finished:
@@ -139,21 +141,24 @@ def run_measured(cmd: list[str]) -> Finished:
     if shutil.which(cmd[0]) is None and not Path(cmd[0]).exists():
         raise NotAvailable(f"{cmd[0]} not found")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rss:
-        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name, *cmd] if Path(GNU_TIME).exists() else cmd
+        wrapped = [GNU_TIME, "-f", "%U %S %M", "-o", rss.name, *cmd] if Path(GNU_TIME).exists() else cmd
         began = time.perf_counter()
         proc = subprocess.run(wrapped, stdout=out, stderr=err, stdin=subprocess.DEVNULL, check=False)
         seconds = time.perf_counter() - began
-        kib = _gnu_time_kib(Path(rss.name)) if wrapped is not cmd else None
+        kib, cpu = _gnu_time(Path(rss.name)) if wrapped is not cmd else (None, None)
         out.seek(0)
         err.seek(0)
         return Finished(seconds, kib * 1024 if kib else None, proc.returncode, out.read().decode(errors="replace"),
-                        err.read().decode(errors="replace"))
+                        err.read().decode(errors="replace"), cpu)
 
 
-def _gnu_time_kib(path: Path) -> int | None:
-    """The last line GNU time wrote (it prefixes "Command exited with non-zero status" when there is one)."""
-    lines = path.read_text().split()
-    return int(lines[-1]) if lines and lines[-1].isdigit() else None
+def _gnu_time(path: Path) -> tuple[int | None, float | None]:
+    """Peak KiB and CPU seconds from GNU time's last line (after any "Command exited with ..." line)."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    fields = lines[-1].split() if lines else []
+    if len(fields) != 3 or not fields[2].isdigit():
+        return None, None
+    return int(fields[2]), float(fields[0]) + float(fields[1])
 
 
 def child_json(cmd: list[str]) -> tuple[Finished, dict[str, Any]]:
@@ -247,14 +252,23 @@ def measure_steady(sources: Sources, workload: Path, slice_path: Path, repeat: i
                   note=f"{len(batches)} batches; reading them took {read_s:.2f} s, not counted")
 
 
-def measure_whole(metagate: str, workload: Path, packets: int) -> Result:
-    """``metagate collect`` start to end: interpreter, imports, compiled-code loading, reading, writing."""
+def measure_whole(metagate: str, workload: Path, packets: int, repeat: int) -> Result:
+    """``metagate collect`` start to end: interpreter, imports, compiled-code loading, reading, writing.
+
+    The best wall time of ``repeat`` runs, with that run's CPU time: the file is walked ahead
+    and the records written behind on threads, so CPU time can exceed wall time.
+    """
     cmd = [metagate, "collect", str(workload), "-o", "/dev/null", "--format", "jsonl", "--engine", "fast"]
-    done = run_measured(cmd)
-    if done.returncode != 0:
-        raise NotAvailable(f"metagate collect exited {done.returncode}: {_last_line(done.stderr)}")
-    return Result("metagate collect --engine fast (whole process)", packets, done.seconds, done.peak_rss,
-                  note="jsonl to /dev/null")
+    best: Finished | None = None
+    for _ in range(repeat):
+        done = run_measured(cmd)
+        if done.returncode != 0:
+            raise NotAvailable(f"metagate collect exited {done.returncode}: {_last_line(done.stderr)}")
+        best = done if best is None or done.seconds < best.seconds else best
+    assert best is not None
+    cpu = f", CPU {best.cpu_seconds:.2f} s" if best.cpu_seconds is not None else ""
+    return Result(f"metagate collect --engine fast (whole process, best of {repeat})", packets, best.seconds,
+                  best.peak_rss, note=f"jsonl to /dev/null{cpu}")
 
 
 def measure_bounded(workload: Path) -> tuple[Result, Result]:
@@ -512,7 +526,7 @@ def measure_engines(args: argparse.Namespace, workload: Path, slice_path: Path,
 
     with sources.stack:
         attempt(results, "metagate collect --engine fast (whole process)",
-                lambda: measure_whole(args.metagate, workload, packets))
+                lambda: measure_whole(args.metagate, workload, packets, args.repeat))
         attempt(results, "fast engine, steady state", lambda: measure_steady(sources, workload, slice_path,
                                                                              args.repeat))
         attempt(results, "fast engine, own process (max_flows)", lambda: measure_bounded(workload))

@@ -51,7 +51,7 @@ def _build() -> int:
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         pycc: Any = importlib.import_module("numba.pycc")
 
-    _release_the_gil(pycc)
+    _set_flags(pycc)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="metagate-aot-") as tmp:
         cc = pycc.CC(MODULE)
@@ -75,13 +75,14 @@ def _build() -> int:
     return 0
 
 
-def _release_the_gil(pycc: Any) -> None:
-    """Make every export's wrapper release the GIL while the kernel runs.
+def _set_flags(pycc: Any) -> None:
+    """Every export's wrapper releases the GIL; kernels marked uncounted are built without NRT.
 
     The kernels touch no Python object, so a collect run can read the next batch and write
     the last one's records on other threads meanwhile. pycc has no option for it; its
     compiler takes numba's ``Flags`` by name, so a subclass with ``release_gil`` set is
-    put in its place (in the build's child process only).
+    put in its place (in the build's child process only). Per kernel, its compile call is
+    wrapped to turn reference counting off for the kernels whose spec says so.
     """
     compiler: Any = importlib.import_module("numba.pycc.compiler")
 
@@ -91,6 +92,17 @@ def _release_the_gil(pycc: Any) -> None:
             self.release_gil = True
 
     compiler.Flags = NoGilFlags
+    uncounted = {spec.module + "." + name for name, spec in KERNELS.items() if not spec.counted}
+    compile_extra = compiler.compile_extra
+
+    def compile_kernel(typingctx: Any, targetctx: Any, func: Any, args: Any, return_type: Any, flags: Any,
+                       **kwargs: Any) -> Any:
+        if f"{func.__module__.rpartition('.')[2]}.{func.__name__}" in uncounted:
+            flags = flags.copy()
+            flags.nrt = False  # its callees are compiled on their own, with counting
+        return compile_extra(typingctx, targetctx, func, args, return_type, flags, **kwargs)
+
+    compiler.compile_extra = compile_kernel
 
 
 def _constant(value: int) -> Callable[[], int]:

@@ -19,12 +19,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from collectors._engine import Engine
-from collectors._ipfix_listen import FlowListener, ListenOptions, is_flow_url
+from collectors._flowurl import ListenOptions, is_flow_url
 from collectors._ipfix_stats import FlowStats
 from collectors._packets import PacketBatch
 from collectors._pcapfile import FileSource
@@ -34,6 +34,9 @@ from collectors._schema import FLOW_SCHEMA
 from collectors._sources import PacketSource, open_source
 from collectors._writers import FlowWriter, open_writer, partial_path, truncate_to
 from policies import CaptureError, ConfigError, NotACaptureError
+
+if TYPE_CHECKING:
+    from collectors._ipfix_listen import FlowListener
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTLY_READ, EXIT_NOT_A_CAPTURE = 0, 2, 3, 4
 _STATE_VERSION = 1
@@ -229,6 +232,8 @@ class Collector:
 
     def _read_flows(self, spec: str) -> None:
         """A flow-record listener: its batches are flow records already, no engine needed."""
+        from collectors._ipfix_listen import FlowListener  # the IPFIX decoder, only when listening
+
         try:
             source = FlowListener(spec, self.listen)
         except CaptureError as exc:  # the port is taken, the address is not ours

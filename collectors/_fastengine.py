@@ -69,6 +69,7 @@ from collectors._fastlayout import (
     S_PACKETS,
     W_COLS,
     new_fragments,
+    new_scratch,
 )
 from collectors._packets import PacketBatch
 from collectors._schema import FLOW_SCHEMA
@@ -110,6 +111,7 @@ class FastEngine:
         self._out = np.zeros((_INITIAL_OUT, F_COLS), dtype=np.int64)
         self._out_hist = np.zeros((_INITIAL_OUT, HIST_MAX), dtype=np.uint8)
         self._obs = self.kernels.new_obs()
+        self._scratch = new_scratch()
         self._probs = np.zeros(len(self.kernels.problem_kinds), dtype=np.int64)
 
     @property
@@ -127,7 +129,7 @@ class FastEngine:
             i, code = self.kernels.run_packets(
                 batch.data, batch.offset, batch.caplen, batch.ts_us, batch.linktype, i,
                 self._table, self._cold, self._frags, self._cfg, self._state,
-                self._out, self._out_hist, self._obs, self._probs,
+                self._out, self._out_hist, self._obs, self._probs, *self._scratch,
             )
             if code == NEED_FLUSH:
                 parts.append(self._drain())

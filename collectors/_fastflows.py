@@ -199,20 +199,39 @@ def sweep(T, K, now, C, S, out, out_hist):  # type: ignore[no-untyped-def]
 def _evict(T, K, C, S, out, out_hist):  # type: ignore[no-untyped-def]
     """End the eighth of the table with the oldest last packet (ties included)."""
     mask = T.shape[0] - 1
-    lasts = np.empty(S[S_LIVE], dtype=np.int64)
-    k = 0
-    for i in range(mask + 1):
-        if T[i, W_HASH]:
-            lasts[k] = T[i, W_LAST]
-            k += 1
-    lasts.sort()
-    threshold = lasts[max(1, C[C_MAX_FLOWS] // 8) - 1]
+    threshold = _kth_oldest_last(T, max(1, C[C_MAX_FLOWS] // 8))
     i = 0
     while i <= mask:
         if T[i, W_HASH] and T[i, W_LAST] <= threshold:
             _end(T, K, mask, i, R_EVICTED, out, out_hist, S)
             continue
         i += 1
+
+
+@njit(cache=True)
+def _kth_oldest_last(T, k):  # type: ignore[no-untyped-def]
+    """The k-th smallest last-packet time of the live flows (k <= live flows).
+
+    A bisection over the times, one scan a step, instead of sorting a copy: run_packets
+    allocates nothing (it is built without reference counting), and eviction is rare.
+    """
+    low = np.iinfo(np.int64).max
+    high = np.iinfo(np.int64).min
+    for i in range(T.shape[0]):
+        if T[i, W_HASH]:
+            low = min(low, T[i, W_LAST])
+            high = max(high, T[i, W_LAST])
+    while low < high:  # the answer stays in [low, high]
+        middle = low + (high - low) // 2
+        count = 0
+        for i in range(T.shape[0]):
+            if T[i, W_HASH] and T[i, W_LAST] <= middle:
+                count += 1
+        if count >= k:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 @njit(cache=True)
@@ -411,20 +430,21 @@ def _decode_ahead(data, offsets, caplens, linktypes, i, m, T, obs, counts, chunk
 
 
 @njit(cache=True)
-def run_packets(data, offsets, caplens, tss, linktypes, i0, T, K, FR, C, S, out, out_hist, obs, probs):  # type: ignore[no-untyped-def]
+def run_packets(data, offsets, caplens, tss, linktypes, i0, T, K, FR, C, S, out, out_hist, obs, probs,  # type: ignore[no-untyped-def]
+                counts, chunk_probs, rows):
     """Packets ``i0..`` through decoder and table; stops early to let Python flush or grow.
 
     Packets are decoded a chunk ahead of the table so that the rows they need are already
     on their way from memory; decoding has no state, so a stop mid-chunk loses nothing.
+    ``counts``, ``chunk_probs`` and ``rows`` are the caller's scratch (_fastlayout.new_scratch):
+    this kernel allocates nothing, so it is built without reference counting (_aot.py).
     """
     n = offsets.shape[0]
     out_cap = out.shape[0]
     grow_at = T.shape[0] // 2
     chunk = obs.shape[0]
-    counts = np.zeros(chunk, dtype=np.int64)
-    chunk_probs = np.zeros((chunk, probs.shape[0]), dtype=np.int64)
-    ob = np.zeros(obs.shape[2], dtype=np.int64)
-    parent = np.zeros(obs.shape[2], dtype=np.int64)
+    ob = rows[0]
+    parent = rows[1]
     i = i0
     while i < n:
         m = min(chunk, n - i)

@@ -71,6 +71,9 @@ class _Kernel:
     module: str  # where the kernel is defined (collectors.<module>)
     returns: str  # numba type, evaluated in numba.types at build time
     args: tuple[_Arg, ...]
+    # False: built without numba's reference counting, which costs two atomic calls per array
+    # an inlined helper takes; such a kernel must allocate nothing (the build fails if it does)
+    counted: bool = True
 
 
 # The types the JIT compiles for the engine's and the file source's own calls.
@@ -79,7 +82,8 @@ KERNELS: dict[str, _Kernel] = {
         "_fastflows",
         "UniTuple(int64, 2)",
         (_DATA, _IN64, _IN32, _IN64, _IN32, "int64", _T64, _T64, _T64, _IN64, _W64, _T64, _T8,
-         _Arr("int64", 3), _W64),
+         _Arr("int64", 3), _W64, _W64, _T64, _T64),
+        counted=False,
     ),
     "finish_all": _Kernel("_fastflows", "none", (_T64, _T64, _IN64, _W64, _T64, _T8)),
     "rehash": _Kernel("_fastflows", "none", (_T64, _T64, _T64, _T64)),

@@ -95,6 +95,12 @@ def chain_labels(ctx0: int, ctx1: int) -> str | None:
     return ",".join(labels) if labels else None
 
 
+def new_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """run_packets' scratch: observations per packet, problems per packet, two observation rows."""
+    return (np.zeros(DECODE_AHEAD, dtype=np.int64), np.zeros((DECODE_AHEAD, len(PROBLEM_KINDS)), dtype=np.int64),
+            np.zeros((2, OB_COLS), dtype=np.int64))
+
+
 def new_obs() -> np.ndarray:
     """The decoder's scratch rows: a chunk of packets, each up to MAX_OBS observations."""
     return np.zeros((DECODE_AHEAD, MAX_OBS, OB_COLS), dtype=np.int64)

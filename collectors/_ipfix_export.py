@@ -44,7 +44,7 @@ class IpfixExporter:
     """Sends flow tables to an IPFIX collector over UDP."""
 
     def __init__(self, url: str, *, max_message: int = UDP_MESSAGE, domain: int = 1) -> None:
-        from collectors._ipfix_listen import parse_flow_url
+        from collectors._flowurl import parse_flow_url
 
         scheme, host, port = parse_flow_url(url)
         if scheme != "ipfix":

@@ -26,57 +26,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 
+from collectors._flowurl import SCHEMES, ListenOptions, parse_flow_url
 from collectors._ipfix_decode import FlowDecoder
 from collectors._ipfix_records import flow_table
 from collectors._ipfix_stats import LOG, FlowStats
-from policies import CaptureError, ConfigError
+from policies import CaptureError
 
-SCHEMES: dict[str, tuple[str, frozenset[int]]] = {
-    "netflow": ("udp", frozenset({5, 9, 10})),
-    "ipfix": ("udp", frozenset({10})),
-    "ipfix+tcp": ("tcp", frozenset({10})),
-}
 _WAIT = 0.1  # longest sleep between looks at the stop flag
 _BURST = 1024  # datagrams read per wake-up before the loop looks at its clocks again
-
-
-@dataclass(frozen=True)
-class ListenOptions:
-    """How a flow listener runs and when it stops (None: never on that ground)."""
-
-    stop_after_messages: int | None = None
-    stop_when_idle: float | None = None
-    template_timeout: float = 1800.0
-    pending_timeout: float = 10.0
-    flush_every: float = 1.0
-    receive_buffer: int = 32 << 20
-    queue_bytes: int = 256 << 20
-    tap_id: str = "tap0"
-
-
-def is_flow_url(spec: str) -> bool:
-    """Whether ``spec`` names a flow listener rather than a capture."""
-    return spec.partition("://")[0].lower() in SCHEMES and "://" in spec
-
-
-def parse_flow_url(spec: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a listener URL; ConfigError naming the part that is wrong."""
-    parts = urlsplit(spec)
-    scheme = parts.scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigError(f"{spec!r}: scheme must be one of {', '.join(SCHEMES)}", field="source")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"{spec!r}: {exc}", field="source") from exc
-    if not parts.hostname or port is None or parts.path not in ("", "/"):
-        raise ConfigError(f"{spec!r}: expected {scheme}://HOST:PORT", field="source")
-    return scheme, parts.hostname, port
 
 
 def _name(address: tuple[str, int] | tuple[str, int, int, int]) -> str:

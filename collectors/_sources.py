@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from collectors._live import LiveSource
 from collectors._packets import PacketBatch
 from collectors._pcapfile import DEFAULT_BATCH, FileSource
 from collectors._ring import RingSource
@@ -54,5 +53,7 @@ def open_source(
             return RingSource(path, follow=follow, skip=skip)
         return FileSource(path)
     if spec and "/" not in spec and spec not in (".", "..") and (_NET / spec).exists():
+        from collectors._live import LiveSource  # libpcap through ctypes: loaded for a live capture only
+
         return LiveSource(spec, bpf=bpf)
     raise CaptureError(f"no such file, directory or interface: {spec!r}")

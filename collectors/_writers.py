@@ -49,7 +49,6 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from collectors._jsonl import encode_jsonl
 from collectors._schema import FLOW_SCHEMA
@@ -395,6 +394,8 @@ class ParquetFlowWriter(FlowWriter):
         if append and path is not None and str(path) != "-":
             path = next_part(path)
         super().__init__(path, append=False, schema=schema)
+        import pyarrow.parquet as pq  # loaded by the parquet format only
+
         self._pq = pq.ParquetWriter(self._fh, schema)
 
     def write(self, table: pa.Table) -> None:

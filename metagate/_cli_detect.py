@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import pyarrow as pa
 import typer
 
-from collectors import FLOW_FIELDS, read_flow_file
+from collectors import FLOW_FIELDS
 from metagate._exits import command_errors
 from policies import CaptureError, ConfigError, MetagateError
 
@@ -90,6 +90,7 @@ def detect(
 
 def _gated_tables(path: Path) -> Iterator[pa.Table]:
     """The GatedRecords of one file: Parquet with its own schema, JSON lines with the schema its keys name."""
+    from collectors import read_flow_file  # pyarrow's parquet and json readers: for this command only
     from detectors import DetectorError
     from filters import GATE_FIELD_NAMES, gated_schema
 

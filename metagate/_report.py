@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from types import TracebackType
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from typing import TYPE_CHECKING, Any
 
 from collectors import PacketBatch, PacketSource
 from collectors._collect import CollectSummary
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _PROGRESS_MIN_BYTES = 64 * 1024 * 1024  # smaller files finish before a bar is worth drawing
 
@@ -19,15 +20,22 @@ class ProgressReporter:
     """A bar per large capture file, on a terminal only (stderr), never in a pipe or a log."""
 
     def __init__(self, sources: list[str]) -> None:
-        self._console = Console(stderr=True)
         sizes = {s: Path(s).stat().st_size for s in sources if Path(s).is_file()}
-        self._enabled = self._console.is_terminal and any(size >= _PROGRESS_MIN_BYTES for size in sizes.values())
-        self._sizes = sizes
+        self._enabled = False
+        self._progress: Any = None
+        self._tasks: dict[str, TaskID] = {}
+        # rich loads only for a bar that will be drawn: in a pipe or a log it costs start-up for nothing
+        if not (sys.stderr.isatty() and any(size >= _PROGRESS_MIN_BYTES for size in sizes.values())):
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        console = Console(stderr=True)
+        self._enabled = console.is_terminal
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            console=self._console, transient=True,
+            console=console, transient=True,
         )
-        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> ProgressReporter:
         if self._enabled:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors import FlowListener, IpfixEncoder, ListenOptions, is_flow_url
-from collectors._ipfix_listen import parse_flow_url
+from collectors._flowurl import parse_flow_url
 from policies import CaptureError, ConfigError
 from tests.collectors.ipfix_messages import BIFLOW4, a_set, biflow4, ipfix, template
 from tests.collectors.test_ipfix_export import GOLDEN, PCAPS, _collect
