@@ -107,15 +107,10 @@ _NONE = np.uint64(0)
 _S16, _S32, _S48 = np.uint64(16), np.uint64(32), np.uint64(48)
 
 
-@kernel
-def _hex_value(c: int) -> int:
-    if 48 <= c <= 57:
-        return c - 48
-    if 97 <= c <= 102:
-        return c - 87
-    if 65 <= c <= 70:
-        return c - 55
-    return -1
+# a character's value as a hex digit, or -1
+_HEX_VALUE = np.full(256, -1, np.int64)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16)
+_HEX_VALUE[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 
 
 @kernel
@@ -166,7 +161,7 @@ def _pton6(data: Any, s: int, e: int, groups: Any) -> tuple[bool, Any, Any]:
     while i < e:
         c = data[i]
         i += 1
-        d = _hex_value(c)
+        d = _HEX_VALUE[c]
         if d >= 0:
             if seen == 4:
                 return False, _NONE, _NONE
@@ -318,22 +313,9 @@ def gather_text(entry: Any, text_offsets: Any, text: Any, offsets: Any, data: An
 
 # ---------------------------------------------------------------- flow ids
 
-_B64 = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8).copy()
-
-
-@kernel
-def _sextet(c: int) -> int:
-    if 65 <= c <= 90:
-        return c - 65
-    if 97 <= c <= 122:
-        return c - 71
-    if 48 <= c <= 57:
-        return c + 4
-    if c == 43:
-        return 62
-    if c == 47:
-        return 63
-    return -1
+# a character's sextet, or 256 for a character that is not base64: OR-ed together, one test finds any
+_SEXTET = np.full(256, 256, np.int64)
+_SEXTET[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", np.uint8)] = np.arange(64)
 
 
 @kernel
@@ -344,9 +326,9 @@ def decode_ids(offsets: Any, data: Any, valid: Any, digest: Any, problem: Any) -
     bad = 0
     for r in range(len(problem)):
         problem[r] = 0
-        for k in range(16):
-            digest[r, k] = 0
         if valid[r] == 0:
+            for k in range(16):
+                digest[r, k] = 0
             continue
         s = offsets[r]
         if offsets[r + 1] - s != 30 or data[s] != 49 or data[s + 1] != 58:
@@ -357,24 +339,21 @@ def decode_ids(offsets: Any, data: Any, valid: Any, digest: Any, problem: Any) -
             problem[r] = 2
             bad += 1
             continue
-        # 27 characters before "=": 162 bits, of which the first 128 are the 16 bytes kept;
-        # the last two are checked as base64 too, as the whole text is
-        acc = 0
-        bits = 0
-        out = 0
-        for k in range(27):
-            v = _sextet(data[s + 2 + k])
-            if v < 0:
-                problem[r] = 3
-                break
-            acc = ((acc << 6) | v) & 0xFFFFFF
-            bits += 6
-            if bits >= 8:
-                bits -= 8
-                if out < 16:
-                    digest[r, out] = (acc >> bits) & 0xFF
-                out += 1
-        if problem[r]:
+        # 27 characters before "=": the first 22 hold the 16 bytes kept, all 27 must be base64
+        seen = 0
+        for g in range(5):  # 4 characters are 3 bytes
+            at = s + 2 + 4 * g
+            word = (_SEXTET[data[at]] << 18) | (_SEXTET[data[at + 1]] << 12) | (_SEXTET[data[at + 2]] << 6) \
+                | _SEXTET[data[at + 3]]
+            seen |= _SEXTET[data[at]] | _SEXTET[data[at + 1]] | _SEXTET[data[at + 2]] | _SEXTET[data[at + 3]]
+            digest[r, 3 * g] = (word >> 16) & 0xFF
+            digest[r, 3 * g + 1] = (word >> 8) & 0xFF
+            digest[r, 3 * g + 2] = word & 0xFF
+        digest[r, 15] = ((_SEXTET[data[s + 22]] << 2) | (_SEXTET[data[s + 23]] >> 4)) & 0xFF
+        for k in range(22, 29):
+            seen |= _SEXTET[data[s + k]]
+        if seen & 256:
+            problem[r] = 3
             bad += 1
     return bad
 
