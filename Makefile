@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 APT_PACKAGES := tshark tcpdump libpcap0.8 chromium softflowd nfdump
 # The fast engine's kernels compiled ahead of time (collectors/_aot.py): about a minute the
-# first time and after a kernel source changes, otherwise a quick check.
-AOT := $(BIN)/python -m collectors._aot
+# first time and after a kernel source changes, otherwise a quick check; then the gate's
+# (filters/_aot.py, a few seconds).
+AOT := $(BIN)/python -m collectors._aot && $(BIN)/python -m filters._aot
 
 .PHONY: demo test lint bench system-packages clean
 

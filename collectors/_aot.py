@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +41,20 @@ def _numba_type(spec: Any) -> Any:
 
 def _build() -> int:
     """Compile every kernel into the extension module (in a process where the JIT is forced)."""
+    return build_extension("collectors", _HERE, MODULE, KERNELS, source_hash)
+
+
+def build_extension(package: str, directory: Path, name: str, kernels: Mapping[str, Any],
+                    digest: Callable[[], int]) -> int:
+    """Compile ``kernels`` (name -> a spec with ``module``, ``returns`` and ``args``, the
+    functions in ``package.<module>``) into the extension ``directory/name*.so`` with
+    ``digest()`` embedded as ``source_hash``; also the filters' own build (filters/_aot.py)."""
     import warnings
 
     from numba.core import types
     from numba.core.errors import NumbaPendingDeprecationWarning
 
-    before = source_hash()
+    before = digest()
     with warnings.catch_warnings():  # pycc is pending deprecation in numba (still shipped in 0.68)
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         pycc: Any = importlib.import_module("numba.pycc")
@@ -54,24 +62,25 @@ def _build() -> int:
     _set_flags(pycc)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="metagate-aot-") as tmp:
-        cc = pycc.CC(MODULE)
+        cc = pycc.CC(name)
         cc.output_dir = tmp
         cc.verbose = False  # generic x86-64 code: measured as fast as the JIT's host-tuned code here
-        for name, spec in KERNELS.items():
-            dispatcher = getattr(importlib.import_module(f"collectors.{spec.module}"), name)
+        for kernel, spec in kernels.items():
+            dispatcher = getattr(importlib.import_module(f"{package}.{spec.module}"), kernel)
             returns = eval(spec.returns, {}, vars(types))
-            cc.export(name, returns(*(_numba_type(a) for a in spec.args)))(dispatcher.py_func)
+            cc.export(kernel, returns(*(_numba_type(a) for a in spec.args)))(dispatcher.py_func)
         cc.export("source_hash", types.int64())(_constant(before))
         cc.compile()
-        if source_hash() != before:
+        if digest() != before:
             print("the kernel sources changed during the build; run it again", file=sys.stderr)
             return 1
-        [output] = Path(tmp).glob(f"{MODULE}.*")
-        old = built_path()
-        os.replace(output, _HERE / output.name)  # a running process keeps the old file's pages
+        [output] = Path(tmp).glob(f"{name}.*")
+        found = sorted(directory.glob(f"{name}.*.so")) + sorted(directory.glob(f"{name}.*.pyd"))
+        old = found[0] if found else None
+        os.replace(output, directory / output.name)  # a running process keeps the old file's pages
         if old is not None and old.name != output.name:
             old.unlink()
-    print(f"built collectors/{output.name} in {time.monotonic() - started:.0f} s")
+    print(f"built {package}/{output.name} in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -35,7 +35,7 @@ _KEY_BYTES: Final = 32
 # AES input per ECB call: 16 MiB of blocks bounds memory, and the calls stay few
 _CHUNK_BLOCKS = 1 << 20
 _V4_CHUNK = _CHUNK_BLOCKS // 32
-_V6_CHUNK = _CHUNK_BLOCKS // 128
+_V6_CHUNK = _CHUNK_BLOCKS // 64  # addresses or upper halves, 64 blocks each
 
 
 def _prefix_masks(bits: int, positions: int, offset: int = 0) -> list[int]:
@@ -116,22 +116,35 @@ class CryptoPan:
         return out
 
     def anonymize_ipv6(self, hi: _U64, lo: _U64) -> tuple[_U64, _U64]:
-        """Crypto-PAn of IPv6 addresses given as upper and lower 64 bits."""
+        """Crypto-PAn of IPv6 addresses given as upper and lower 64 bits.
+
+        The first 64 blocks of an address depend on its upper half alone, so they are
+        encrypted once per distinct upper half (a /64 holds many addresses), the last 64
+        once per address."""
         h = np.ascontiguousarray(hi, dtype=np.uint64)
         lw = np.ascontiguousarray(lo, dtype=np.uint64)
-        out_hi, out_lo = np.empty_like(h), np.empty_like(lw)
+        upper, where = np.unique(h, return_inverse=True)
+        return h ^ self._flips6(upper, None)[where.ravel()], lw ^ self._flips6(h, lw)
+
+    def _flips6(self, h: _U64, lw: _U64 | None) -> _U64:
+        """Flip bits 0-63 of upper halves ``h`` (``lw`` None), or bits 64-127 of addresses (h, lw)."""
+        out = np.empty(len(h), np.uint64)
         encryptor = self._encryptor()
-        blocks = np.empty((min(len(h), _V6_CHUNK), 128, 2), dtype=np.uint64)
+        half = slice(0, 64) if lw is None else slice(64, 128)
+        mask_hi, fill_hi = self._mask6_hi[half], self._fill6_hi[half]
+        mask_lo, fill_lo = self._mask6_lo[half], self._fill6_lo[half]
+        blocks = np.empty((min(len(h), _V6_CHUNK), 64, 2), dtype=np.uint64)
         for s in range(0, len(h), _V6_CHUNK):
-            ch, cl = h[s : s + _V6_CHUNK], lw[s : s + _V6_CHUNK]
+            ch = h[s : s + _V6_CHUNK]
             n = len(ch)
-            np.bitwise_or(_wire64(ch)[:, None] & self._mask6_hi, self._fill6_hi, out=blocks[:n, :, 0])
-            np.bitwise_or(_wire64(cl)[:, None] & self._mask6_lo, self._fill6_lo, out=blocks[:n, :, 1])
-            cipher = np.frombuffer(encryptor.update(blocks[:n].view(np.uint8).data), dtype=np.uint8).reshape(n, 128, 16)
-            flips = np.packbits(cipher[:, :, 0] >= 0x80, axis=1).view(">u8")
-            out_hi[s : s + n] = ch ^ flips[:, 0]
-            out_lo[s : s + n] = cl ^ flips[:, 1]
-        return out_hi, out_lo
+            np.bitwise_or(_wire64(ch)[:, None] & mask_hi, fill_hi, out=blocks[:n, :, 0])
+            if lw is None:  # blocks 0-63 hold no bit of the lower half: the pad's
+                blocks[:n, :, 1] = fill_lo
+            else:
+                np.bitwise_or(_wire64(lw[s : s + n])[:, None] & mask_lo, fill_lo, out=blocks[:n, :, 1])
+            cipher = np.frombuffer(encryptor.update(blocks[:n].view(np.uint8).data), dtype=np.uint8).reshape(n, 64, 16)
+            out[s : s + n] = np.packbits(cipher[:, :, 0] >= 0x80, axis=1).view(">u8").ravel()
+        return out
 
     def _v4_words(self, words: Words) -> Words:
         return (self.anonymize_ipv4(words[0].astype(np.uint32)).astype(np.uint64),)
@@ -146,6 +159,15 @@ class CryptoPan:
     def pseudonymize_parsed(self, parsed: ParsedAddresses) -> pa.StringArray:
         """The same for addresses the gate has already parsed."""
         return pseudonymize_parsed(parsed, self._distinct, self.method)
+
+    def pseudonymize_each(self, parsed: ParsedAddresses) -> pa.StringArray:
+        """Crypto-PAn of addresses given once each, all valid (the gate's memo asks so): no memo here."""
+        is4, is6 = parsed.version == 4, parsed.version == 6
+        v4 = np.zeros_like(parsed.v4)
+        hi, lo = np.zeros_like(parsed.v6_hi), np.zeros_like(parsed.v6_lo)
+        v4[is4] = self.anonymize_ipv4(parsed.v4[is4])
+        hi[is6], lo[is6] = self.anonymize_ipv6(parsed.v6_hi[is6], parsed.v6_lo[is6])
+        return format_addresses(ParsedAddresses(parsed.version, v4, hi, lo))
 
     def _distinct(self, parsed: ParsedAddresses) -> pa.StringArray:
         is4, is6 = parsed.version == 4, parsed.version == 6

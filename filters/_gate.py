@@ -100,7 +100,7 @@ class Gate:
         if GATE_FIELD_NAMES & set(table.column_names):
             return self._regate(table)
         table = self._conform(table)
-        self._digest.update(_ipc_buffer(table))
+        _hash_ipc(table, self._digest)
         self.records_in += table.num_rows
         n = table.num_rows
         batch = GateBatch(table, np.zeros(n, np.bool_), np.zeros(n, np.bool_))
@@ -152,10 +152,29 @@ class Gate:
         return table.select(self.schema.names).cast(self.schema)
 
 
-def _ipc_buffer(table: pa.Table) -> pa.Buffer:
-    """The records in Arrow's stream format: what the input hash is taken over."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+class _HashSink:
+    """A write-only file that hashes what is written to it: the IPC stream is never assembled."""
+
+    closed = False
+
+    def __init__(self, digest: Any) -> None:
+        self.digest = digest
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return len(memoryview(data))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+
+def _hash_ipc(table: pa.Table, digest: Any) -> None:
+    """Hash the records in Arrow's stream format (what the input hash is taken over), buffer by buffer."""
+    with pa.PythonFile(_HashSink(digest), mode="w") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    buffer: pa.Buffer = sink.getvalue()
-    return buffer

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters._flowids import flow_id_subkey, rekey_flow_ids, rekey_id_lists
+from filters._pseudomemo import PseudonymMemo
 from filters._pseudonymizer import Pseudonymizer
 from filters._schema import GATE_FIELDS
-from policies import DecisionEngine, KeyRing, Network, ParsedAddresses, PseudonymScope, in_prefixes, parse_addresses
-from policies._addresses import AddressMemo
+from filters._textaddr import parse_column
+from policies import DecisionEngine, KeyRing, Network, ParsedAddresses, PseudonymScope, in_prefixes
 
 _Bool = npt.NDArray[np.bool_]
 _US_PER_DAY = 86_400 * 1_000_000
@@ -52,7 +53,7 @@ class GateBatch:
 
     def parsed(self, column: str) -> ParsedAddresses:
         known = self.orig if column == "orig_addr" else self.resp
-        return known if known is not None else parse_addresses(self.table[column])
+        return known if known is not None else parse_column(self.table[column])
 
 
 Counts = dict[str, Counter[str]]
@@ -75,11 +76,10 @@ class ScopeStep:
 
     def __init__(self, engine: DecisionEngine) -> None:
         self.engine = engine
-        self._memo = AddressMemo()
 
     def __call__(self, batch: GateBatch, counts: Counts) -> GateBatch:
         table = batch.table
-        orig, resp = self._memo.parse(table["orig_addr"]), self._memo.parse(table["resp_addr"])
+        orig, resp = parse_column(table["orig_addr"]), parse_column(table["resp_addr"])
         decisions = self.engine.decide_parsed(orig, resp, _micros(table["start"]), _micros(table["end"]))
         counts[self.name].update(decisions.counts())
         table = table.append_column(GATE_FIELDS[0], decisions.class_names())
@@ -123,6 +123,8 @@ class PseudonymizeStep:
         self.make = make
         self.keys = keys
         self.subscriber = subscriber
+        # each key's pseudonyms remembered across batches
+        self._memos = {key_id: PseudonymMemo(p) for key_id, p in make.items()}
 
     def _targets(self, batch: GateBatch, column: str, domestic: _Bool) -> _Bool:
         n = batch.table.num_rows
@@ -148,14 +150,14 @@ class PseudonymizeStep:
             key = self.keys.keys[int(groups[0])]
             pseudonymizer = self.make[key.id]
             counts[self.name][f"{pseudonymizer.method} under key {key.id}"] += len(index)
-            part = self._apply(batch, pseudonymizer, flow_id_subkey(key.material))
+            part = self._apply(batch, key.id, flow_id_subkey(key.material))
             return self._stamp(part, pseudonymizer.method, key.id)
         parts, order = [], []
         for k in groups:
             rows = index == k
             key = self.keys.keys[int(k)]
             pseudonymizer = self.make[key.id]
-            part = self._apply(batch.filter(rows), pseudonymizer, flow_id_subkey(key.material))
+            part = self._apply(batch.filter(rows), key.id, flow_id_subkey(key.material))
             parts.append(self._stamp(part, pseudonymizer.method, key.id).table)
             order.append(np.flatnonzero(rows))
             counts[self.name][f"{pseudonymizer.method} under key {key.id}"] += int(rows.sum())
@@ -167,16 +169,16 @@ class PseudonymizeStep:
         nothing = np.zeros(len(index), np.bool_)
         return GateBatch(merged.take(pa.array(inverse)), nothing, nothing)
 
-    def _apply(self, batch: GateBatch, pseudonymizer: Pseudonymizer, subkey: bytes) -> GateBatch:
+    def _apply(self, batch: GateBatch, key_id: str, subkey: bytes) -> GateBatch:
         table = batch.table
+        memo = self._memos[key_id]
         for column, domestic in (("orig_addr", batch.orig_domestic), ("resp_addr", batch.resp_domestic)):
             targets = self._targets(batch, column, domestic)
             if targets.any():
                 values = table[column].combine_chunks()
-                mask = pa.array(targets)
-                replaced = pseudonymizer.pseudonymize_parsed(batch.parsed(column).select(targets))
+                replaced = memo.replace(values, batch.parsed(column), targets)
                 i = table.schema.get_field_index(column)
-                table = table.set_column(i, table.schema.field(i), pc.replace_with_mask(values, mask, replaced))
+                table = table.set_column(i, table.schema.field(i), replaced)
         # flow ids are unkeyed hashes of the clear tuple: re-keyed whenever anything is pseudonymized
         for column, rekey in (("flow_id", rekey_flow_ids), ("tunnel_parents", rekey_id_lists)):
             if column in table.column_names:

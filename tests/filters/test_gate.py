@@ -149,3 +149,18 @@ def test_strict_profile_pseudonymizes_every_address(tmp_path: Path) -> None:
     assert "history" not in out.column_names and "tunnel" not in out.column_names
     assert "198.51.100.7" not in out["orig_addr"].to_pylist()
     assert "2606:4700::1111" not in out["resp_addr"].to_pylist()
+
+
+def test_the_input_hash_is_sha256_of_each_batch_in_arrows_stream_format() -> None:
+    import hashlib
+
+    gate = _gate()
+    batches = [_mixed(), _mixed().slice(1, 3)]
+    want = hashlib.sha256()
+    for batch in batches:
+        gate(batch)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_table(batch)
+        want.update(sink.getvalue())
+    assert gate.report().input_sha256 == want.hexdigest()

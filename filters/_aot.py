@@ -1,0 +1,40 @@
+"""Build the gate's kernels ahead of time: ``python -m filters._aot [--force]``.
+
+The same build as the fast engine's (collectors/_aot.py, whose compile step it uses): the
+kernels of _fastgate.KERNELS go into ``filters/_gatecore*.so`` (git-ignored) with the hash of
+their source, and _fastgate uses the build only while that hash is current. The compile runs
+in a child process with ``METAGATE_JIT=1``, where the kernels are numba functions. Nothing
+imports this module at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from collectors._aot import build_extension
+from collectors._fastkernels import JIT_ENV, jit_forced
+from filters._fastgate import KERNELS, MODULE, current_build, source_hash
+
+_HERE = Path(__file__).resolve().parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--compile" in args:  # the child
+        if not jit_forced():
+            print(f"--compile needs {JIT_ENV}=1", file=sys.stderr)
+            return 2
+        return build_extension("filters", _HERE, MODULE, KERNELS, source_hash)
+    if "--force" not in args and current_build() is not None:
+        print(f"filters/{MODULE}: up to date")
+        return 0
+    print(f"filters/{MODULE}: compiling the gate's kernels ahead of time")
+    return subprocess.call([sys.executable, "-m", "filters._aot", "--compile"], env={**os.environ, JIT_ENV: "1"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
