@@ -59,7 +59,7 @@ def build_extension(package: str, directory: Path, name: str, kernels: Mapping[s
         warnings.simplefilter("ignore", NumbaPendingDeprecationWarning)
         pycc: Any = importlib.import_module("numba.pycc")
 
-    _set_flags(pycc)
+    _set_flags(kernels)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="metagate-aot-") as tmp:
         cc = pycc.CC(name)
@@ -84,7 +84,7 @@ def build_extension(package: str, directory: Path, name: str, kernels: Mapping[s
     return 0
 
 
-def _set_flags(pycc: Any) -> None:
+def _set_flags(kernels: Mapping[str, Any]) -> None:
     """Every export's wrapper releases the GIL; kernels marked uncounted are built without NRT.
 
     The kernels touch no Python object, so a collect run can read the next batch and write
@@ -101,7 +101,7 @@ def _set_flags(pycc: Any) -> None:
             self.release_gil = True
 
     compiler.Flags = NoGilFlags
-    uncounted = {spec.module + "." + name for name, spec in KERNELS.items() if not spec.counted}
+    uncounted = {f"{spec.module}.{name}" for name, spec in kernels.items() if not getattr(spec, "counted", True)}
     compile_extra = compiler.compile_extra
 
     def compile_kernel(typingctx: Any, targetctx: Any, func: Any, args: Any, return_type: Any, flags: Any,
@@ -132,12 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("collectors/_fastcore: up to date")
         return 0
     print("collectors/_fastcore: compiling the fast engine's kernels ahead of time (a minute or two)")
-    # numba's cache knows a function by its own file only: a kernel cached before a function
-    # it calls (or inlines) from another file changed would be linked stale, so the build
-    # compiles everything afresh in a cache of its own
+    return compile_in_child("collectors._aot")
+
+
+def compile_in_child(module: str) -> int:
+    """Run ``python -m MODULE --compile`` with the JIT forced, in a numba cache of its own.
+
+    numba's cache knows a function by its own file only: a kernel cached before a function
+    it calls (or inlines) from another file changed would be linked stale, so every build
+    compiles afresh.
+    """
     with tempfile.TemporaryDirectory(prefix="metagate-aot-cache-") as cache:
         env = {**os.environ, JIT_ENV: "1", "NUMBA_CACHE_DIR": cache}
-        return subprocess.call([sys.executable, "-m", "collectors._aot", "--compile"], env=env)
+        return subprocess.call([sys.executable, "-m", module, "--compile"], env=env)
 
 
 if __name__ == "__main__":

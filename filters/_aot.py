@@ -9,13 +9,11 @@ imports this module at run time.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from collectors._aot import build_extension
+from collectors._aot import build_extension, compile_in_child
 from collectors._fastkernels import JIT_ENV, jit_forced
 from filters._fastgate import KERNELS, MODULE, current_build, source_hash
 
@@ -33,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"filters/{MODULE}: up to date")
         return 0
     print(f"filters/{MODULE}: compiling the gate's kernels ahead of time")
-    return subprocess.call([sys.executable, "-m", "filters._aot", "--compile"], env={**os.environ, JIT_ENV: "1"})
+    return compile_in_child("filters._aot")
 
 
 if __name__ == "__main__":
