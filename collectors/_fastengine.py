@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -208,11 +209,32 @@ def _tunnel_column(rows: np.ndarray) -> pa.Array:
         chain_labels = engine_kernels().chain_labels
         names += [chain_labels(int(a), int(b)) for a, b in unique]
         index[tunnelled] = inverse.ravel() + 1
-    return pa.DictionaryArray.from_arrays(pa.array(index), pa.array(names, pa.string())).cast(pa.string())
+    return _labels(index, names)
 
 
-def _labels(codes: np.ndarray, names: tuple[str, ...]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(names)).cast(pa.string())
+def _labels(codes: np.ndarray, names: Sequence[str | None]) -> pa.Array:
+    """The string column ``names[codes]`` (None: null), built from numpy buffers.
+
+    Decoding a dictionary array (``cast``) would load Arrow's compute module, which a
+    collect run otherwise never needs.
+    """
+    encoded = [b"" if name is None else name.encode() for name in names]
+    lengths = np.array([len(b) for b in encoded], dtype=np.int32)
+    width = max(1, int(lengths.max()))
+    padded = np.zeros((len(encoded), width), dtype=np.uint8)
+    for k, text in enumerate(encoded):
+        padded[k, : len(text)] = np.frombuffer(text, dtype=np.uint8)
+    codes = codes.astype(np.intp, copy=False)
+    row_lengths = lengths[codes]
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(row_lengths, out=offsets[1:])
+    data = padded[codes][np.arange(width)[None, :] < row_lengths[:, None]]
+    nulls = [k for k, name in enumerate(names) if name is None]
+    if not nulls:
+        return _strings(data, offsets)
+    valid = ~np.isin(codes, nulls)
+    return pa.StringArray.from_buffers(len(codes), pa.py_buffer(offsets), pa.py_buffer(data),
+                                       pa.py_buffer(np.packbits(valid, bitorder="little")), int((~valid).sum()))
 
 
 def rows_to_table(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> pa.Table:
@@ -260,9 +282,7 @@ def rows_to_table(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> pa.Table:
         "tunnel": _tunnel_column(rows),
         "tunnel_parents": pa.ListArray.from_arrays(pa.array(par_off), parent_ids),
         "end_reason": _labels(rows[:, F_REASON], REASONS),
-        "tap_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([tap_id])).cast(
-            pa.string()
-        ),
+        "tap_id": _labels(np.zeros(n, dtype=np.int32), [tap_id]),
         "dns_qname": pa.nulls(n, pa.string()),
         "tls_sni": pa.nulls(n, pa.string()),
         "http_host": pa.nulls(n, pa.string()),

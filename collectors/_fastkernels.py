@@ -31,6 +31,7 @@ SOURCES = (
     "_fastdecode.py",
     "_fastexport.py",
     "_fastflows.py",
+    "_fastjson.py",
     "_fastfrags.py",
     "_fasthash.py",
     "_fastkernels.py",
@@ -92,6 +93,14 @@ KERNELS: dict[str, _Kernel] = {
         "Tuple((Array(uint8, 1, 'C'), Array(int32, 1, 'C'), Array(uint8, 1, 'C'), Array(uint8, 1, 'C'),"
         " Array(int32, 1, 'C')))",
         (_COL,) * 9 + (_Arr("int64", 2, written=False),),
+    ),
+    "jsonl_rows": _Kernel(
+        "_fastjson",
+        "int64",
+        (_IN64, _IN64, _Arr("uint8", 1, written=False), _IN64, _Arr("uint8", 2, written=False),
+         _Arr("int64", 2, written=False), _IN64, _Arr("uint8", 1, written=False), _Arr("int64", 2, written=False),
+         _IN64, _Arr("uint8", 1)),
+        counted=False,
     ),
     "_pcap_walk": _Kernel(
         "_pcapfile",

@@ -27,14 +27,14 @@ def formattable(column: pa.Array) -> bool:
     if not (pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz in ("UTC", "+00:00", "Z")):
         return False
     values = _micros(column)
-    valid = values[_valid_mask(column)]
+    valid = values[valid_mask(column)]
     return bool(valid.size == 0 or (valid.min() >= _MIN_US and valid.max() < _MAX_US))
 
 
 def iso_texts(column: pa.Array) -> np.ndarray:
     """A (n, 27) uint8 matrix: each row the ISO text of one value (nulls give a meaningless row)."""
     micros = _micros(column).copy()
-    micros[~_valid_mask(column)] = 0
+    micros[~valid_mask(column)] = 0
     days, in_day = np.divmod(micros, _US_PER_DAY)
     year, month, day = _civil_from_days(days)
     seconds, fraction = np.divmod(in_day, 1_000_000)
@@ -55,10 +55,15 @@ def _micros(column: pa.Array) -> np.ndarray:
     return np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset : column.offset + len(column)]
 
 
-def _valid_mask(column: pa.Array) -> np.ndarray:
+def valid_mask(column: pa.Array) -> np.ndarray:
+    """True where ``column`` holds a value, read from its validity bitmap (no compute kernel)."""
+    n = len(column)
     if column.null_count == 0:
-        return np.ones(len(column), dtype=bool)
-    return np.asarray(column.is_valid())
+        return np.ones(n, dtype=bool)
+    if pa.types.is_null(column.type):
+        return np.zeros(n, dtype=bool)
+    bits = np.unpackbits(np.frombuffer(column.buffers()[0], dtype=np.uint8), bitorder="little")
+    return bits[column.offset : column.offset + n].astype(bool)
 
 
 def _civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
