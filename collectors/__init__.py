@@ -7,13 +7,13 @@ and the batch type load at once; the rest on first use, so that a command pays o
 the parts it runs (a capture read does not load the IPFIX decoder).
 """
 
-import importlib as _importlib
 import typing as _typing
 
 from collectors._config import DEFAULT_IDLE, FlowConfig, parse_idle_timeouts
 from collectors._engine import Engine
 from collectors._packets import PacketBatch
 from collectors._schema import FLOW_FIELDS, FLOW_SCHEMA, EndReason, empty_flows
+from policies import lazy_attributes as _lazy_attributes
 
 if _typing.TYPE_CHECKING:
     from collectors._collect import Collector, CollectSummary
@@ -63,13 +63,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'collectors' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_attributes("collectors", _LAZY, globals())
 
 
 __all__ = [

@@ -122,17 +122,24 @@ def _constant(value: int) -> Callable[[], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return build_command(argv, "collectors._aot", f"collectors/{MODULE}", "the fast engine's kernels (a minute or two)",
+                         current_build, _build)
+
+
+def build_command(argv: Sequence[str] | None, module: str, label: str, what: str,
+                  current: Callable[[], object], build: Callable[[], int]) -> int:
+    """``python -m MODULE [--force]``: build in a child unless current; ``--compile`` is the child."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--compile" in args:  # the child
+    if "--compile" in args:
         if not jit_forced():
             print(f"--compile needs {JIT_ENV}=1", file=sys.stderr)
             return 2
-        return _build()
-    if "--force" not in args and current_build() is not None:
-        print("collectors/_fastcore: up to date")
+        return build()
+    if "--force" not in args and current() is not None:
+        print(f"{label}: up to date")
         return 0
-    print("collectors/_fastcore: compiling the fast engine's kernels ahead of time (a minute or two)")
-    return compile_in_child("collectors._aot")
+    print(f"{label}: compiling {what} ahead of time")
+    return compile_in_child(module)
 
 
 def compile_in_child(module: str) -> int:

@@ -122,11 +122,28 @@ KERNELS: dict[str, _Kernel] = {
 
 def source_hash() -> int:
     """A 63-bit hash of the kernel sources (it fits the build's int64 return)."""
+    return hash_sources(_HERE, SOURCES)
+
+
+def hash_sources(directory: Path, names: Sequence[str]) -> int:
+    """A 63-bit hash of the named files in ``directory``: an ahead-of-time build's identity."""
     digest = hashlib.sha256()
-    for name in SOURCES:
+    for name in names:
         digest.update(name.encode() + b"\0")
-        digest.update((_HERE / name).read_bytes())
+        digest.update((directory / name).read_bytes())
     return int.from_bytes(digest.digest()[:8], "big") >> 1
+
+
+def load_build(dotted: str, digest: Callable[[], int]) -> ModuleType | None:
+    """The extension module ``dotted`` when it is present and embeds ``digest()``, else None."""
+    try:
+        core = importlib.import_module(dotted)
+    except ImportError:
+        return None
+    built = getattr(core, "source_hash", None)
+    if built is None or built() != digest():
+        return None
+    return core
 
 
 def jit_forced() -> bool:
@@ -141,14 +158,7 @@ def module() -> ModuleType | None:
 @functools.cache
 def current_build() -> ModuleType | None:
     """The ahead-of-time build when it is present and built from the current sources, else None."""
-    try:
-        core = importlib.import_module(f"collectors.{MODULE}")
-    except ImportError:
-        return None
-    built = getattr(core, "source_hash", None)
-    if built is None or built() != source_hash():
-        return None
-    return core
+    return load_build(f"collectors.{MODULE}", source_hash)
 
 
 def _checked(name: str, fn: Callable[..., Any], spec: Sequence[_Arg]) -> Callable[..., Any]:

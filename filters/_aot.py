@@ -13,25 +13,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from collectors._aot import build_extension, compile_in_child
-from collectors._fastkernels import JIT_ENV, jit_forced
+from collectors._aot import build_command, build_extension
 from filters._fastgate import KERNELS, MODULE, current_build, source_hash
 
 _HERE = Path(__file__).resolve().parent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--compile" in args:  # the child
-        if not jit_forced():
-            print(f"--compile needs {JIT_ENV}=1", file=sys.stderr)
-            return 2
-        return build_extension("filters", _HERE, MODULE, KERNELS, source_hash)
-    if "--force" not in args and current_build() is not None:
-        print(f"filters/{MODULE}: up to date")
-        return 0
-    print(f"filters/{MODULE}: compiling the gate's kernels ahead of time")
-    return compile_in_child("filters._aot")
+    return build_command(argv, "filters._aot", f"filters/{MODULE}", "the gate's kernels", current_build,
+                         lambda: build_extension("filters", _HERE, MODULE, KERNELS, source_hash))
 
 
 if __name__ == "__main__":

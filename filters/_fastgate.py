@@ -21,8 +21,6 @@ nor LLVM.
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -30,7 +28,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from collectors._fastkernels import _Arr, _checked, _Kernel, jit_forced
+from collectors._fastkernels import _Arr, _checked, _Kernel, hash_sources, jit_forced, load_build
 
 MODULE = "_gatecore"
 SOURCES = ("_fastgate.py",)
@@ -59,24 +57,13 @@ KERNELS: dict[str, _Kernel] = {
 
 
 def source_hash() -> int:
-    digest = hashlib.sha256()
-    for name in SOURCES:
-        digest.update(name.encode() + b"\0")
-        digest.update((_HERE / name).read_bytes())
-    return int.from_bytes(digest.digest()[:8], "big") >> 1
+    return hash_sources(_HERE, SOURCES)
 
 
 @functools.cache
 def current_build() -> ModuleType | None:
     """The ahead-of-time build when present and built from the current sources, else None."""
-    try:
-        core = importlib.import_module(f"filters.{MODULE}")
-    except ImportError:
-        return None
-    built = getattr(core, "source_hash", None)
-    if built is None or built() != source_hash():
-        return None
-    return core
+    return load_build(f"filters.{MODULE}", source_hash)
 
 
 def module() -> ModuleType | None:

@@ -4,7 +4,6 @@ The error tree is imported at once (every room raises it); the rest loads on fir
 `metagate collect` without a policy does not pay for pydantic and the profile models.
 """
 
-import importlib as _importlib
 import typing as _typing
 
 from policies._errors import (
@@ -17,6 +16,7 @@ from policies._errors import (
     NotACaptureError,
     PolicyError,
 )
+from policies._lazy import lazy_attributes
 
 if _typing.TYPE_CHECKING:
     from policies._addresses import (
@@ -144,13 +144,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'policies' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes("policies", _LAZY, globals())
 
 
 __all__ = [
@@ -200,6 +194,7 @@ __all__ = [
     "hash_password",
     "in_prefixes",
     "is_loopback",
+    "lazy_attributes",
     "load_keys",
     "load_policy",
     "load_profile",
