@@ -224,7 +224,7 @@ def _stamp(text: Any, *, millis: bool = False) -> datetime:
 
 
 def _only(obj: dict[str, Any], allowed: set[str]) -> None:
-    _require(all(name in _COMMON or name in allowed for name in obj))
+    _require(obj.keys() <= (_COMMON | allowed))
 
 
 def _is_id(value: Any, kind: str) -> bool:

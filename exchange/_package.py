@@ -87,6 +87,10 @@ class History(Protocol):
 
     def latest(self, partner: str, object_id: str) -> Version | None: ...
 
+    def latest_many(self, partner: str, object_ids: list[str]) -> dict[str, Version]:
+        """:meth:`latest` of several objects at once; those with no version are left out."""
+        ...
+
     def inbound_level(self, object_id: str) -> Tlp | None:
         """The TLP level of an object received from the partner; None when none was received."""
         ...
@@ -198,6 +202,7 @@ class Packager:
             if spec is None:
                 continue
             pattern_id = indicator_id(self.partner, spec.text())
+            self._prefetch([pattern_id, sighting_id(self.partner, pattern_id, finding.id)])  # one question
             latest = self._previous(pattern_id)
             if latest is not None and latest.get("revoked"):
                 notes.append(
@@ -334,6 +339,15 @@ class Packager:
             latest = self.history.latest(self.partner, object_id)
             self._looked_up[object_id] = latest.data if latest is not None else None
         return self._looked_up[object_id]
+
+    def _prefetch(self, object_ids: list[str]) -> None:
+        """The latest versions of objects about to be asked for, in one question to the history."""
+        wanted = [i for i in object_ids if i not in self._looked_up]
+        if wanted:
+            found = self.history.latest_many(self.partner, wanted)
+            for object_id in wanted:
+                latest = found.get(object_id)
+                self._looked_up[object_id] = latest.data if latest is not None else None
 
     def _latest_object(self, object_id: str) -> StixObject:
         latest = self.history.latest(self.partner, object_id)

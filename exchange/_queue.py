@@ -172,6 +172,25 @@ class Queue:
         ).fetchone()
         return Version(bytes(row[0])) if row else None
 
+    def latest_many(self, partner: str, object_ids: list[str]) -> dict[str, Version]:
+        found: dict[str, Version] = {}
+        asked: list[str] = []
+        for object_id in object_ids:
+            waiting = self._pending.latest(partner, object_id) if self._pending is not None else None
+            if waiting is not None:
+                found[object_id] = Version(waiting)
+            else:
+                asked.append(object_id)
+        if asked:  # SQLite takes a bare column of a max() query from the row holding the max
+            marks = ",".join("?" * len(asked))
+            for object_id, _, data in self.conn.execute(
+                f"SELECT object_id, max(version), json FROM objects WHERE partner = ? AND object_id IN ({marks}) "
+                "GROUP BY object_id",
+                (partner, *asked),
+            ):
+                found[object_id] = Version(bytes(data))
+        return found
+
     def inbound_level(self, object_id: str) -> Tlp | None:
         row = self.conn.execute(
             "SELECT tlp FROM inbound WHERE object_id = ? ORDER BY version_us DESC LIMIT 1", (object_id,)

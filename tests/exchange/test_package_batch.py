@@ -144,3 +144,14 @@ def test_the_object_validated_is_the_one_its_bytes_say(policy: Policy, queue: Qu
 def test_ids_are_the_rfc_4122_uuid5_of_what_they_are_about(name: str) -> None:
     assert uuid5(name) == str(uuid.uuid5(NAMESPACE, name))
     assert indicator_id("p", "[x]") == f"indicator--{uuid.uuid5(NAMESPACE, 'indicator|p|[x]')}"
+
+
+def test_latest_many_answers_as_latest_does(packager: Packager, queue: Queue) -> None:
+    for f in findings()[:3]:  # finding 0 twice: its indicator has two versions in the file
+        queue.enqueue(*packager.package(f), actor="t", approvals_required=1, summary="s", kind="k")
+    ids = [r[0] for r in queue.conn.execute("SELECT DISTINCT object_id FROM objects")] + ["indicator--none"]
+    with queue.batch():  # and versions still waiting for the batch's commit
+        queue.enqueue(*packager.package(findings()[6]), actor="t", approvals_required=1, summary="s", kind="k")
+        many = queue.latest_many("us-partner", ids)
+        assert many == {i: v for i in ids if (v := queue.latest("us-partner", i)) is not None}
+        assert len(many) == len(ids) - 1 and queue.latest_many("eu-partner", ids) == {}
