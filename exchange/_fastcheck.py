@@ -88,7 +88,7 @@ def _common(obj: dict[str, Any], markings: frozenset[str]) -> None:
 
 
 def _indicator(obj: dict[str, Any]) -> None:
-    from stix2validator.v21 import enums, musts
+    from stix2validator.v21 import enums
 
     _only(obj, {"name", "description", "indicator_types", "pattern", "pattern_type", "pattern_version",
                 "valid_from", "valid_until", "kill_chain_phases"})
@@ -99,8 +99,7 @@ def _indicator(obj: dict[str, Any]) -> None:
     _require(obj["pattern_type"] == "stix" and obj.get("pattern_version", "2.1") == "2.1")
     pattern = obj["pattern"]
     _require(_text(pattern))
-    _require(not musts.pattern_validator(pattern, "2.1"))  # the MUST check's own (memoized) parse
-    _require(_pattern_paths_known(pattern))
+    _require(_pattern_fine(pattern))
     valid_from = _stamp(obj["valid_from"])
     if "valid_until" in obj:
         _require(_stamp(obj["valid_until"]) > valid_from)
@@ -182,6 +181,26 @@ def _worded(check: str, message: str) -> str:
     return str(pretty_error(JSONError(message.replace("{id}", _ID), _ID, check), False))
 
 
+def _pattern_fine(pattern: str) -> bool:
+    """The pattern MUST check is silent: the grammar, and every object type and property standard."""
+    from exchange._validate import shape
+
+    form = shape(pattern)
+    return _shape_fine(form) if form is not None else _judged(pattern)
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_fine(form: str) -> bool:
+    """:func:`_judged` of a shape, which stands for every pattern of that shape (see exchange._validate)."""
+    return _judged(form)
+
+
+def _judged(pattern: str) -> bool:
+    from stix2validator.v21 import musts
+
+    return not musts.pattern_validator(pattern, "2.1") and _pattern_paths_known(pattern)
+
+
 def _pattern_paths_known(pattern: str) -> bool:
     """Every object type and property the pattern compares is a standard one (so the MUST check is silent)."""
     from stix2validator.v21 import enums, musts
@@ -197,17 +216,15 @@ def _pattern_paths_known(pattern: str) -> bool:
 
 
 def _stamp(text: Any, *, millis: bool = False) -> datetime:
-    match = (_MILLIS_STAMP if millis else _STAMP).match(text) if isinstance(text, str) else None
-    _require(match is not None)
-    assert match is not None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction = (match.group(7) or "").ljust(6, "0")
-    _require(second < 60)  # a leap second: let the stock validator judge it
-    return datetime(year, month, day, hour, minute, second, int(fraction))  # ValueError on Feb 30
+    _require(isinstance(text, str) and text.isascii())  # \d also takes other scripts' digits
+    _require((_MILLIS_STAMP if millis else _STAMP).match(text) is not None)
+    # of this form, fromisoformat reads the fraction as the digits given (".1" is 100 ms) and
+    # raises ValueError for Feb 30 and for second 60 (a leap second: the stock validator judges it)
+    return datetime.fromisoformat(text[:-1])
 
 
 def _only(obj: dict[str, Any], allowed: set[str]) -> None:
-    _require(all(name in _COMMON or name in allowed for name in obj))
+    _require(obj.keys() <= (_COMMON | allowed))
 
 
 def _is_id(value: Any, kind: str) -> bool:

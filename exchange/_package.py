@@ -39,7 +39,15 @@ from exchange._decision import Decision, Note, Outcome, Refused
 from exchange._errors import StixInvalid
 from exchange._ids import identity_id, indicator_id, later_than, parse_stamp, sighting_id, stix_stamp
 from exchange._patterns import PROTOCOLS, PatternSpec, Side, canonical_address
-from exchange._stix import StixObject, attack_reference, encode, kill_chain_phase, merge_list, stix_object
+from exchange._stix import (
+    StixObject,
+    attack_reference,
+    encoded,
+    kill_chain_phase,
+    merge_list,
+    stix2_form,
+    stix_object,
+)
 from exchange._tlp import MARKING_IDS, stricter
 from exchange._validate import StixValidator
 from policies import DomesticSharing, Policy, PseudonymScope, Tlp
@@ -78,6 +86,10 @@ class History(Protocol):
     """What packaging asks the queue: earlier versions, and what came from the partner."""
 
     def latest(self, partner: str, object_id: str) -> Version | None: ...
+
+    def latest_many(self, partner: str, object_ids: list[str]) -> dict[str, Version]:
+        """:meth:`latest` of several objects at once; those with no version are left out."""
+        ...
 
     def inbound_level(self, object_id: str) -> Tlp | None:
         """The TLP level of an object received from the partner; None when none was received."""
@@ -190,6 +202,7 @@ class Packager:
             if spec is None:
                 continue
             pattern_id = indicator_id(self.partner, spec.text())
+            self._prefetch([pattern_id, sighting_id(self.partner, pattern_id, finding.id)])  # one question
             latest = self._previous(pattern_id)
             if latest is not None and latest.get("revoked"):
                 notes.append(
@@ -297,6 +310,7 @@ class Packager:
 
     def _sighting_props(self, finding: Finding, indicator: str, level: Tlp) -> dict[str, Any]:
         first = stix_stamp(finding.first_seen)
+        last = stix_stamp(max(finding.first_seen, finding.last_seen))  # truncating to milliseconds keeps order
         return {
             "type": "sighting",
             "id": sighting_id(self.partner, indicator, finding.id),
@@ -304,7 +318,7 @@ class Packager:
             "sighting_of_ref": indicator,
             "where_sighted_refs": [self.identity_id],
             "first_seen": first,
-            "last_seen": max(first, stix_stamp(finding.last_seen), key=parse_stamp),
+            "last_seen": last,
             "count": min(finding.evidence_total, _MAX_COUNT),
             "confidence": finding.confidence,
             "object_marking_refs": [MARKING_IDS[level]],
@@ -326,6 +340,15 @@ class Packager:
             self._looked_up[object_id] = latest.data if latest is not None else None
         return self._looked_up[object_id]
 
+    def _prefetch(self, object_ids: list[str]) -> None:
+        """The latest versions of objects about to be asked for, in one question to the history."""
+        wanted = [i for i in object_ids if i not in self._looked_up]
+        if wanted:
+            found = self.history.latest_many(self.partner, wanted)
+            for object_id in wanted:
+                latest = found.get(object_id)
+                self._looked_up[object_id] = latest.data if latest is not None else None
+
     def _latest_object(self, object_id: str) -> StixObject:
         latest = self.history.latest(self.partner, object_id)
         assert latest is not None
@@ -338,17 +361,14 @@ class Packager:
         if previous is not None:
             props["created"] = previous["created"]
             props["modified"] = previous["modified"]
-            if json.loads(encode(props)) == previous:  # compared as stix2 writes it
+            if stix2_form(props) == previous:  # compared as stix2 writes it
                 return None
             props["modified"] = stix_stamp(later_than(now, previous["modified"]))
         else:
             props["created"] = props["modified"] = stix_stamp(now)
-        data = encode(props)
-        parsed = json.loads(data)  # the validator judges the bytes that will be sent
-        if not isinstance(parsed, dict):  # pragma: no cover - encode always writes an object
-            raise StixInvalid(props["id"], ["not a JSON object"], partner=self.partner)
-        self.validator.check(parsed, partner=self.partner)
-        return StixObject(parsed["id"], parsed["type"], parsed["modified"], data, level)
+        form, data = encoded(props)
+        self.validator.check(form, partner=self.partner)  # the object exactly as its bytes say
+        return StixObject(form["id"], form["type"], form["modified"], data, level)
 
 
 def _name(spec: PatternSpec) -> str:

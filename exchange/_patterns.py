@@ -16,6 +16,7 @@ a metagate partner can match what we send.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,7 +43,9 @@ class PatternSpec:
     protocol: str | None = None
 
     def __post_init__(self) -> None:
-        canonical = str(ipaddress.ip_address(self.address))
+        canonical = canonical_address(self.address)
+        if canonical is None:
+            ipaddress.ip_address(self.address)  # its own ValueError, saying what is wrong
         if canonical != self.address:
             raise ValueError(f"{self.address!r} is not in canonical form ({canonical!r})")
         if self.side is None and (self.port is not None or self.protocol is not None):
@@ -82,6 +85,7 @@ class PatternSpec:
         return "[" + " AND ".join(terms) + "]"
 
 
+@functools.lru_cache(maxsize=65_536)  # packaging asks about each subject more than once
 def canonical_address(text: str) -> str | None:
     """The canonical text of an address, or None when ``text`` is not one (a pseudonym, a prefix)."""
     try:

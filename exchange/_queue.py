@@ -20,6 +20,7 @@ that person and says so in the entry.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -37,6 +38,7 @@ from exchange._decision import Decision, Note, Outcome
 from exchange._errors import ReviewError
 from exchange._ids import later_than, stix_stamp
 from exchange._package import Version
+from exchange._queue_rows import Event, PendingRows
 from exchange._stix import StixObject, dumps, encode, stix_object
 from exchange._tlp import MARKING_IDS, level_of, marking_json
 from exchange._validate import StixValidator
@@ -115,7 +117,8 @@ class Queue:
         self.conn = connect(self.path)
         self.audit = audit
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._deferred: list[str] | None = None  # events of an open batch, recorded once it commits
+        self._deferred: list[str | Event] | None = None  # events of an open batch, recorded once it commits
+        self._pending: PendingRows | None = None  # packaging's rows of an open batch, not yet written
         if audit is not None:
             self.settle_audit()
 
@@ -134,20 +137,24 @@ class Queue:
     def batch(self) -> Iterator[None]:
         """Many queue changes in one transaction (one fsync), their events recorded after it commits.
 
-        A crash inside loses the whole batch and nothing else (packaging it again gives the
-        same objects); a crash between the commit and the ledger is settled on the next open.
+        Packaging's rows wait in memory (exchange._queue_rows) and go in together before the
+        commit. A crash inside loses the whole batch and nothing else (packaging it again gives
+        the same objects); a crash between the commit and the ledger is settled on the next open.
         """
         if self._deferred is not None:
             yield
             return
         self._deferred = []
         try:
-            with Transaction(self.conn):
+            with Transaction(self.conn) as conn:
+                self._pending = PendingRows.start(conn)
                 yield
-            uids = self._deferred
+                self._pending.write(conn)
+            deferred = self._deferred
         finally:
             self._deferred = None
-        self._settle(uids)
+            self._pending = None
+        self._settle(deferred)
 
     def _stamp(self) -> str:
         return stix_stamp(self.clock())
@@ -155,11 +162,34 @@ class Queue:
     # what packaging asks (exchange._package.History) ----------------------------------
 
     def latest(self, partner: str, object_id: str) -> Version | None:
+        if self._pending is not None:
+            waiting = self._pending.latest(partner, object_id)
+            if waiting is not None:  # queued earlier in this batch: later than anything in the file
+                return Version(waiting)
         row = self.conn.execute(
             "SELECT json FROM objects WHERE partner = ? AND object_id = ? ORDER BY version DESC LIMIT 1",
             (partner, object_id),
         ).fetchone()
         return Version(bytes(row[0])) if row else None
+
+    def latest_many(self, partner: str, object_ids: list[str]) -> dict[str, Version]:
+        found: dict[str, Version] = {}
+        asked: list[str] = []
+        for object_id in object_ids:
+            waiting = self._pending.latest(partner, object_id) if self._pending is not None else None
+            if waiting is not None:
+                found[object_id] = Version(waiting)
+            else:
+                asked.append(object_id)
+        if asked:  # SQLite takes a bare column of a max() query from the row holding the max
+            marks = ",".join("?" * len(asked))
+            for object_id, _, data in self.conn.execute(
+                f"SELECT object_id, max(version), json FROM objects WHERE partner = ? AND object_id IN ({marks}) "
+                "GROUP BY object_id",
+                (partner, *asked),
+            ):
+                found[object_id] = Version(bytes(data))
+        return found
 
     def inbound_level(self, object_id: str) -> Tlp | None:
         row = self.conn.execute(
@@ -193,65 +223,60 @@ class Queue:
         if decision.outcome is not Outcome.QUEUED or not objects:
             self.record_decision(decision, actor)
             return decision
-        now = self._stamp()
-        levels = [o.tlp for o in objects if o.tlp is not None]
-        tlp = max(levels, key=list(MARKING_IDS).index).value if levels else None
-        with Transaction(self.conn) as conn:
-            cursor = conn.execute(
-                "INSERT INTO items (partner, finding, kind, summary, state, approvals_required, tlp, policy_sha256, "
-                "created_at, created_by, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-                (
-                    decision.partner,
-                    decision.finding_id,
-                    kind,
-                    summary,
-                    approvals_required,
-                    tlp,
-                    policy_sha256,
-                    now,
-                    actor,
-                    now,
-                ),
+        partner = decision.partner
+        with self._rows() as rows:
+            now = self._stamp()
+            levels = [o.tlp for o in objects if o.tlp is not None]
+            tlp = max(levels, key=list(MARKING_IDS).index).value if levels else None
+            item = rows.item(
+                (partner, decision.finding_id, kind, summary, approvals_required, tlp, policy_sha256, now, actor, now)
             )
-            item = int(cursor.lastrowid or 0)
             for position, obj in enumerate(objects):
-                self._put_object(conn, decision.partner, obj, item, position, "object")
+                rows.object(partner, obj, item, position, "object", now)
             for level in {o.tlp for o in objects if o.tlp is not None}:
-                marking = stix_object(marking_json(level))
-                self._put_object(conn, decision.partner, marking, None, 0, "companion")
-            queued = Decision(
-                decision.finding_id,
-                decision.partner,
-                Outcome.QUEUED,
-                decision.notes,
-                item,
-                tuple(o.id for o in objects),
-            )
-            self._insert_decision(conn, queued, actor, now)
-            payload = {
+                if rows.latest(partner, MARKING_IDS[level]) is None:  # once a batch is enough
+                    rows.object(partner, _marking(level), None, 0, "companion", now)
+            ids = tuple(o.id for o in objects)
+            queued = Decision(decision.finding_id, partner, Outcome.QUEUED, decision.notes, item, ids)
+            rows.decision(_decision_row(queued, actor, now))
+            body = {
+                "uid": str(uuid.uuid4()),
+                "event": "queue",
+                "from": None,
+                "to": "pending",
+                "at": now,
+                "reason": None,
                 "item": item,
-                "partner": decision.partner,
+                "partner": partner,
                 "finding": decision.finding_id,
                 "summary": summary,
                 "objects": [{"id": o.id, "version": o.version, "sha256": o.sha256} for o in objects],
                 "approvals_required": approvals_required,
                 "notes": [str(n) for n in decision.notes],
             }
-            uid = self._event(conn, item, "queue", None, "pending", actor, None, payload, "review.queue")
-        self._settle([uid])
+            rows.event(item, "queue", actor, now, body, "review.queue")
         return queued
 
     def record_decision(self, decision: Decision, actor: str) -> None:
         """A decision that queued nothing (refused, unchanged): kept for the record."""
-        with Transaction(self.conn) as conn:
-            self._insert_decision(conn, decision, actor, self._stamp())
+        with self._rows() as rows:
+            rows.decision(_decision_row(decision, actor, self._stamp()))
 
-    def _insert_decision(self, conn: sqlite3.Connection, decision: Decision, actor: str, at: str) -> None:
-        notes = json.dumps([{"clause": n.clause, "reason": n.reason} for n in decision.notes])
-        conn.execute(
-            "INSERT INTO decisions (finding, partner, outcome, item, notes, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (decision.finding_id, decision.partner, decision.outcome.value, decision.item, notes, at, actor),
-        )
+    @contextmanager
+    def _rows(self) -> Iterator[PendingRows]:
+        """Where packaging's rows go: the open batch's, else rows written (and recorded) at once."""
+        if self._pending is not None:
+            change = self._pending.child()
+            yield change
+            self._pending.absorb(change)
+            assert self._deferred is not None
+            self._deferred.extend(change.events)
+            return
+        with Transaction(self.conn) as conn:
+            rows = PendingRows.start(conn)
+            yield rows
+            rows.write(conn)
+        self._settle(rows.events)
 
     def _put_object(
         self, conn: sqlite3.Connection, partner: str, obj: StixObject, item: int | None, position: int, role: str
@@ -563,26 +588,30 @@ class Queue:
         row = self.conn.execute("SELECT ledger_seq FROM transitions WHERE uid = ?", (uid,)).fetchone()
         return row[0] if row else None
 
-    def _settle(self, uids: Sequence[str]) -> None:
+    def _settle(self, events: Sequence[str | Event]) -> None:
+        """Record events in the ledger: by uid (read back from the file) or as made (exchange._queue_rows)."""
         if self.audit is None:
             return
         if self._deferred is not None:
-            self._deferred.extend(uids)
+            self._deferred.extend(events)
             return
-        rows = []
-        for uid in uids:
+        rows: list[tuple[str, str, str, dict[str, Any]]] = []
+        for event in events:
+            if isinstance(event, Event):  # written by a transaction that just committed: not yet recorded
+                rows.append((event.uid, event.kind, event.actor, event.body))
+                continue
             row = self.conn.execute(
-                "SELECT ledger_kind, actor, payload FROM transitions WHERE uid = ? AND ledger_seq IS NULL", (uid,)
+                "SELECT ledger_kind, actor, payload FROM transitions WHERE uid = ? AND ledger_seq IS NULL", (event,)
             ).fetchone()
             if row is not None:
-                rows.append((uid, row))
+                rows.append((event, row[0], row[1], json.loads(row[2])))
         if not rows:
             return
-        seqs = self.audit.append_many([(kind, actor, json.loads(payload)) for _, (kind, actor, payload) in rows])
+        seqs = self.audit.append_many([(kind, actor, body) for _, kind, actor, body in rows])
         with Transaction(self.conn) as conn:
             conn.executemany(
                 "UPDATE transitions SET ledger_seq = ? WHERE uid = ?",
-                [(seq, uid) for seq, (uid, _) in zip(seqs, rows, strict=True)],
+                [(seq, row[0]) for seq, row in zip(seqs, rows, strict=True)],
             )
 
     def settle_audit(self) -> int:
@@ -598,6 +627,17 @@ class Queue:
                 seq = self.audit.append(kind, actor, {**json.loads(payload), "recovered": True})
             self.conn.execute("UPDATE transitions SET ledger_seq = ? WHERE uid = ?", (seq, uid))
         return len(rows)
+
+
+def _decision_row(decision: Decision, actor: str, at: str) -> tuple[Any, ...]:
+    notes = json.dumps([{"clause": n.clause, "reason": n.reason} for n in decision.notes])
+    return (decision.finding_id, decision.partner, decision.outcome.value, decision.item, notes, at, actor)
+
+
+@functools.lru_cache(maxsize=8)
+def _marking(level: Tlp) -> StixObject:
+    """The TLP 2.0 marking definition of a level, as queued (its JSON is fixed)."""
+    return stix_object(marking_json(level), None)
 
 
 def _check_actor(actor: str) -> None:

@@ -8,6 +8,7 @@ built from them without re-encoding. What an analyst approved is byte for byte w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ class StixObject:
     json: bytes
     tlp: Tlp | None = None
 
-    @property
+    @functools.cached_property  # the queue row and the ledger entry both want it
     def sha256(self) -> str:
         return hashlib.sha256(self.json).hexdigest()
 
@@ -55,15 +56,24 @@ def encode(properties: dict[str, Any]) -> bytes:
     order, its timestamp precision), which tests/exchange/test_stix_encode.py checks against
     ``stix2`` itself. Whether the object is valid is the validator's question, asked next.
     """
+    return dumps(stix2_form(properties))
+
+
+def encoded(properties: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """:func:`stix2_form` of ``properties`` and its bytes (:func:`encode`): the object checked is the one sent.
+
+    The form holds only JSON values (text, integers, booleans, lists, objects), which the
+    bytes give back exactly when parsed, so packaging validates it without parsing them again.
+    """
+    form = stix2_form(properties)
+    return form, dumps(form)
+
+
+def stix2_form(properties: dict[str, Any]) -> dict[str, Any]:
+    """``properties`` as ``stix2`` would hold them: its property order, its timestamp forms."""
     kind = properties["type"]
-    order = _ORDER[kind]
-    rank = {name: i for i, name in enumerate(order)}
-    known = sorted((k for k in properties if k in rank), key=rank.__getitem__)
-    custom = sorted(k for k in properties if k not in rank)  # stix2 writes custom properties sorted
     out: dict[str, Any] = {"type": kind, "spec_version": properties.get("spec_version", "2.1")}
-    for name in [*known, *custom]:
-        if name in ("type", "spec_version"):
-            continue
+    for name in _layout(kind, tuple(properties)):
         value = properties[name]
         if name in _MILLIS:
             value = stix2_stamp(value, millis=True)
@@ -74,7 +84,16 @@ def encode(properties: dict[str, Any]) -> bytes:
         elif name == "kill_chain_phases":
             value = [_ordered(phase, _PHASE) for phase in value]
         out[name] = value
-    return dumps(out)
+    return out
+
+
+@functools.lru_cache(maxsize=256)  # packaging builds each kind with the same few sets of properties
+def _layout(kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """The properties after type and spec_version, in the order stix2 writes them for its class."""
+    rank = {name: i for i, name in enumerate(_ORDER[kind])}
+    known = sorted((k for k in names if k in rank), key=rank.__getitem__)
+    custom = sorted(k for k in names if k not in rank)  # stix2 writes custom properties sorted
+    return tuple(k for k in [*known, *custom] if k not in ("type", "spec_version"))
 
 
 def stix2_stamp(text: str, *, millis: bool) -> str:

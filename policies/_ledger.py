@@ -39,7 +39,7 @@ from policies._ledger_format import (
     _parse_payload,
     _stamp,
     canonical_json,
-    entry_hash,
+    hash_of_text,
 )
 from policies._ledger_keys import public_key_id
 
@@ -129,7 +129,7 @@ class Ledger:
                 rows = []
                 for kind, actor, text, body in checked:
                     seq += 1
-                    digest = entry_hash(seq, at, kind, actor, body, prev)
+                    digest = hash_of_text(seq, at, kind, actor, text, prev)  # text: the body's canonical JSON
                     signature = self._signer.sign(bytes.fromhex(digest)).hex()
                     rows.append((seq, at, kind, actor, text, prev, digest, signature, self.key_id))
                     made.append(LedgerEntry(seq, at, kind, actor, body, prev, digest, signature, self.key_id))

@@ -43,6 +43,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import TypeAlias
 
 from policies._errors import PolicyError
@@ -94,9 +95,46 @@ def entry_hash(seq: int, at: str, kind: str, actor: str, payload: Mapping[str, J
     return hashlib.sha256(_dumps(body)).hexdigest()
 
 
+def hash_of_text(seq: int, at: str, kind: str, actor: str, payload_text: str, prev_hash: str) -> str:
+    """:func:`entry_hash` of a payload already in canonical JSON (``payload_text``), without encoding it again.
+
+    The six keys in code point order are actor, at, kind, payload, prev_hash, seq, and the
+    payload nested in canonical JSON is its own canonical JSON, so the text is assembled.
+    """
+
+    text = encode_basestring  # what json.dumps(value, ensure_ascii=False) writes for a string
+    whole = (
+        f'{{"actor":{text(actor)},"at":{text(at)},"kind":{text(kind)},"payload":{payload_text},'
+        f'"prev_hash":{text(prev_hash)},"seq":{int(seq)}}}'
+    )
+    try:
+        return hashlib.sha256(whole.encode()).hexdigest()
+    except UnicodeEncodeError as exc:
+        raise PolicyError("holds text that is not valid Unicode (a lone surrogate)", field="actor") from exc
+
+
 def _plain(value: object, where: str) -> JsonValue:
     """A plain copy of a JSON value (dicts, lists), or an error naming the field that is not one."""
-    if value is None or isinstance(value, bool | str):
+    kind = type(value)  # the common exact types first; anything else (subclasses, tuples) below
+    if kind is str or kind is bool or value is None:
+        return value  # type: ignore[return-value]
+    if isinstance(value, dict) and kind is dict:
+        plain: dict[str, JsonValue] = {}
+        for key, item in value.items():
+            if type(key) is str and (type(item) is str or item is None or type(item) is bool):
+                plain[key] = item
+            else:
+                if not isinstance(key, str):
+                    raise PolicyError(f"a key that is a {type(key).__name__}, not a string", field=where)
+                plain[key] = _plain(item, f"{where}.{key}")
+        return plain
+    if isinstance(value, list) and kind is list:
+        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return _plain_other(value, where)
+
+
+def _plain_other(value: object, where: str) -> JsonValue:
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, int):
         if abs(value) > _MAX_INT:

@@ -162,6 +162,7 @@ def mutations(obj: dict[str, Any]) -> list[dict[str, Any]]:
     values: list[Any] = [
         None, 0, -1, 101, 10**10, True, "", "x", [], [1], {}, "2025-02-30T00:00:00Z", "2025-03-01T12:00:60Z",
         "2025-03-01T12:00:00.5Z", "2025-03-01 12:00:00Z", "2000-01-01T00:00:00.000Z", "2099-01-01T00:00:00.000Z",
+        "2025-03-01T12:00:00.1234567Z", "2025-03-01T24:00:00Z", "2025-03-01T12:00:0\u0665Z", "2025-03-01T12:00:00.000",
         "Malicious Activity", ["Malicious Activity"], ["bogus-type"], ["malicious-activity", "malicious-activity"],
         "identity--ADF1D952-55F2-5550-844E-FF3210D786A3", "indicator--8e2e2d2b-17d4-1cbf-938f-98ee46b3cd3f",
         ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"],
