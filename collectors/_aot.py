@@ -122,7 +122,7 @@ def _constant(value: int) -> Callable[[], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return build_command(argv, "collectors._aot", f"collectors/{MODULE}", "the fast engine's kernels (a minute or two)",
+    return build_command(argv, "collectors._aot", f"collectors/{MODULE}", "the fast engine's kernels",
                          current_build, _build)
 
 

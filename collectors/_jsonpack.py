@@ -59,10 +59,8 @@ class Packed:
             np.empty(self.bound, dtype=np.uint8),
         )
 
-    def add_strings(self, strings: pa.Array) -> int | None:
-        """Append a string array (no slicing offset assumed) to the string table; its first entry."""
-        if not pa.types.is_string(strings.type):
-            return None
+    def add_strings(self, strings: pa.Array) -> int:
+        """Append a string array (sliced or not) to the string table; its first entry."""
         offsets = _offsets(strings)
         data = _data(strings, offsets)
         first = self.string_count
@@ -105,9 +103,8 @@ def _add_column(packed: Packed, column: pa.Array, valid: np.ndarray, n: int) -> 
         packed.ints.append(np.where(valid, values, 0).astype(np.int64))
         packed.bound += 29 * n
     elif pa.types.is_string(kind):
-        first = packed.add_strings(column)
         packed.kinds.append(J_STR)
-        packed.slots.append(first if first is not None else 0)
+        packed.slots.append(packed.add_strings(column))
     elif pa.types.is_list(kind):
         return _add_list(packed, column, n)
     else:
@@ -129,13 +126,12 @@ def _add_list(packed: Packed, column: pa.Array, n: int) -> bool:
         packed.list_int_count += len(values)
         packed.kinds.append(J_INT_LIST)
         packed.bound += 21 * len(values)
-    else:
-        first_string = packed.add_strings(inner)
-        if first_string is None:
-            return False
-        first = first_string
+    elif pa.types.is_string(inner.type):
+        first = packed.add_strings(inner)
         packed.kinds.append(J_STR_LIST)
         packed.bound += len(inner)
+    else:
+        return False
     packed.slots.append(len(packed.lists))
     packed.lists.append((offsets - offsets[0] + first).astype(np.int64))
     packed.bound += 4 * n
