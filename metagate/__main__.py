@@ -1,5 +1,5 @@
 """``python -m metagate``."""
 
-from metagate.cli import main
+from metagate.cli import command
 
-main()
+command()

@@ -214,9 +214,16 @@ def _stop_on_signals(collector: Collector) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``metagate`` command."""
+    """The ``metagate`` command line, in this process (ends in SystemExit, as click does)."""
     app(prog_name="metagate")
 
 
+def command() -> None:
+    """Entry point of the ``metagate`` executable: :func:`main`, then the process ends at once."""
+    from metagate._quick_exit import run_then_exit
+
+    run_then_exit(main)
+
+
 if __name__ == "__main__":
-    main()
+    command()
