@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
-from collectors._engine import Engine
+from collectors._engine import DeferringEngine, EndedFlows, Engine
 from collectors._flowurl import ListenOptions, is_flow_url
 from collectors._ipfix_stats import FlowStats
 from collectors._packets import PacketBatch
@@ -166,7 +166,7 @@ class Collector:
         self._current: PacketSource | FlowListener | None = None
         self._stopping = False
         self._writer: FlowWriter | None = None
-        self._behind: WriteBehind[pa.Table] | None = None
+        self._behind: WriteBehind[pa.Table | EndedFlows] | None = None
 
     def stop(self) -> None:
         """Finish promptly (safe from a signal handler): the current source stops reading."""
@@ -267,9 +267,12 @@ class Collector:
             batches = read_ahead(source.batches(self.batch_size, in_flight=_READ_AHEAD + 2), _READ_AHEAD)
         else:
             batches = source.batches(self.batch_size)
+        # an engine that can leave building its tables to the writing thread goes on meanwhile
+        engine = self.engine
+        feed = engine.feed_deferred if isinstance(engine, DeferringEngine) else engine.feed
         try:
             for batch in batches:
-                self._write(self.engine.feed(batch))
+                self._write(feed(batch))
                 if self.progress is not None:
                     self.progress(source, batch, self.summary)
                 if batch.last_of_origin and isinstance(source, RingSource) and self.state is not None:
@@ -281,15 +284,17 @@ class Collector:
         # inside a ring, even a file that is no capture only makes the run partial
         self.summary.capture_problems.extend(source.problems)
 
-    def _write(self, table: pa.Table) -> None:
+    def _write(self, flows: pa.Table | EndedFlows) -> None:
         assert self._behind is not None
-        if table.num_rows:
-            self.summary.flows += table.num_rows
-            self._behind.put(table)
+        count = flows.num_rows if isinstance(flows, pa.Table) else flows.count
+        if count:
+            self.summary.flows += count
+            self._behind.put(flows)
 
-    def _store(self, table: pa.Table) -> None:
-        """On the write-behind thread: gate, write, and hand to the sinks."""
+    def _store(self, flows: pa.Table | EndedFlows) -> None:
+        """On the write-behind thread: build, gate, write, and hand to the sinks."""
         assert self._writer is not None
+        table = flows if isinstance(flows, pa.Table) else flows.build()
         if self.transform is not None:
             table = self.transform(table)
         if table.num_rows:

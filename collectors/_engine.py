@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -39,4 +39,27 @@ class Engine(Protocol):
 
     def restore(self, state: bytes) -> None:
         """Continue from a :meth:`snapshot`."""
+        ...
+
+
+class EndedFlows(Protocol):
+    """Flows an engine has ended but not yet built into a table."""
+
+    @property
+    def count(self) -> int:
+        """How many records :meth:`build` gives."""
+        ...
+
+    def build(self) -> pa.Table:
+        """The FLOW_SCHEMA table (callable from any thread)."""
+        ...
+
+
+@runtime_checkable
+class DeferringEngine(Engine, Protocol):
+    """An engine whose table building can wait: the collect loop builds on its writing thread,
+    so the engine goes on to the next batch meanwhile."""
+
+    def feed_deferred(self, batch: PacketBatch) -> EndedFlows:
+        """:meth:`feed`, with the table built only when asked."""
         ...

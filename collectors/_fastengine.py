@@ -124,7 +124,10 @@ class FastEngine:
         return int(self._state[S_LIVE])
 
     def feed(self, batch: PacketBatch) -> pa.Table:
-        parts: list[pa.Table] = []
+        return self.feed_deferred(batch).build()
+
+    def feed_deferred(self, batch: PacketBatch) -> EndedRows:
+        parts: list[EndedRows] = []
         i = 0
         while True:
             i, code = self.kernels.run_packets(
@@ -133,21 +136,21 @@ class FastEngine:
                 self._out, self._out_hist, self._obs, self._probs, *self._scratch,
             )
             if code == NEED_FLUSH:
-                parts.append(self._drain())
+                parts.append(self._take_ended())
                 self._ensure_out(int(self._state[S_NEED]))
             elif code == NEED_GROW:
                 self._grow()
             else:
                 break
-        parts.append(self._drain())
+        parts.append(self._take_ended())
         self._sync_problems()
-        return pa.concat_tables(parts)
+        return EndedRows.joined(parts, self.config.tap_id)
 
     def finish(self) -> pa.Table:
-        first = self._drain()
+        first = self._take_ended()
         self._ensure_out(self.live_flows + 1)
         self.kernels.finish_all(self._table, self._cold, self._cfg, self._state, self._out, self._out_hist)
-        return pa.concat_tables([first, self._drain()])
+        return EndedRows.joined([first, self._take_ended()], self.config.tap_id).build()
 
     def snapshot(self) -> bytes:
         buffer = io.BytesIO()
@@ -181,12 +184,34 @@ class FastEngine:
         self.kernels.rehash(self._table, self._cold, table, cold)
         self._table, self._cold = table, cold
 
-    def _drain(self) -> pa.Table:
+    def _take_ended(self) -> EndedRows:
+        """The rows of flows ended since the last take, copied out of the output matrices."""
         k = int(self._state[S_OUT])
         self._state[S_OUT] = 0
-        if k == 0:
+        return EndedRows(self._out[:k].copy(), self._out_hist[:k].copy(), self.config.tap_id)
+
+
+class EndedRows:
+    """Ended-flow rows of the compiled table, turned into FLOW_SCHEMA columns when built."""
+
+    def __init__(self, rows: np.ndarray, hist: np.ndarray, tap_id: str) -> None:
+        self.rows, self.hist, self.tap_id = rows, hist, tap_id
+
+    @classmethod
+    def joined(cls, parts: Sequence[EndedRows], tap_id: str) -> EndedRows:
+        kept = [part for part in parts if part.count] or list(parts[:1])
+        if len(kept) == 1:
+            return kept[0]
+        return cls(np.concatenate([p.rows for p in kept]), np.concatenate([p.hist for p in kept]), tap_id)
+
+    @property
+    def count(self) -> int:
+        return int(self.rows.shape[0])
+
+    def build(self) -> pa.Table:
+        if not self.count:
             return FLOW_SCHEMA.empty_table()
-        return rows_to_table(self._out[:k].copy(), self._out_hist[:k].copy(), self.config.tap_id)
+        return rows_to_table(self.rows, self.hist, self.tap_id)
 
 
 def _strings(data: np.ndarray, offsets: np.ndarray) -> pa.Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,37 @@ def test_a_restored_snapshot_goes_on_as_if_never_stopped() -> None:
     resumed.restore(engine.snapshot())
     rest = pa.concat_tables([resumed.feed(second), resumed.finish()])
     assert pa.concat_tables([early, rest]).sort_by(_SORT).equals(straight)
+
+
+def test_deferred_flows_are_copies_built_as_fed() -> None:
+    """A deferred feed holds its own rows: feeding on before building changes nothing."""
+    batches = _slices(_one_batch(), 500)
+    engine, twin = make_engine("fast"), make_engine("fast")
+    pending = [engine.feed_deferred(b) for b in batches]  # all fed before anything is built
+    direct = [twin.feed(b) for b in batches]
+    assert sum(p.count for p in pending) == sum(t.num_rows for t in direct) > 0
+    for later, now in zip(pending, direct, strict=True):
+        assert later.build().equals(now)
+
+
+def test_a_collect_run_builds_tables_on_its_writing_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collectors import Collector
+    from collectors._fastengine import EndedRows
+
+    threads: list[str] = []
+    build = EndedRows.build
+
+    def recorded(self: EndedRows) -> pa.Table:
+        threads.append(threading.current_thread().name)
+        return build(self)
+
+    monkeypatch.setattr(EndedRows, "build", recorded)
+    out = tmp_path / "flows.jsonl"
+    summary = Collector(make_engine("fast"), str(out), "jsonl", batch_size=1000).run([str(DEMO)])
+    fed = [t for t in threads if t != threading.main_thread().name]
+    assert len(fed) >= 3 and set(fed) == {"metagate-write-behind"}
+    assert summary.flows == summary.written == _flows([_one_batch()]).num_rows
+    assert out.read_text().count("\n") == summary.written
 
 
 def test_live_flows_stay_within_the_bound() -> None:
