@@ -2,9 +2,10 @@
 
 Flow records from routers come in too (NetFlow v5 / v9, IPFIX listeners) and go out as IPFIX.
 
-See docs/collectors.md for the contract every engine keeps. The schema, the flow settings
-and the batch type load at once; the rest on first use, so that a command pays only for
-the parts it runs (a capture read does not load the IPFIX decoder).
+See docs/collectors.md for the contract every engine keeps. The flow settings and the
+batch type load at once; the rest on first use, so that a command pays only for the parts
+it runs (a capture read does not load the IPFIX decoder), and a collect run starts its
+engine before Arrow has loaded (Arrow loads on the writing thread meanwhile).
 """
 
 import typing as _typing
@@ -12,7 +13,6 @@ import typing as _typing
 from collectors._config import DEFAULT_IDLE, FlowConfig, parse_idle_timeouts
 from collectors._engine import Engine
 from collectors._packets import PacketBatch
-from collectors._schema import FLOW_FIELDS, FLOW_SCHEMA, EndReason, empty_flows
 from policies import lazy_attributes as _lazy_attributes
 
 if _typing.TYPE_CHECKING:
@@ -30,6 +30,7 @@ if _typing.TYPE_CHECKING:
     from collectors._pcapfile import FileSource
     from collectors._readers import READ_FORMATS, read_flow_file
     from collectors._ring import RingSource
+    from collectors._schema import FLOW_FIELDS, FLOW_SCHEMA, EndReason, empty_flows
     from collectors._sources import PacketSource, open_source
     from collectors._writers import FORMATS, FlowWriter, open_writer
 
@@ -37,6 +38,9 @@ _LAZY: dict[str, str] = {
     "CollectSummary": "collectors._collect",
     "Collector": "collectors._collect",
     "ENGINES": "collectors._engines",
+    "EndReason": "collectors._schema",
+    "FLOW_FIELDS": "collectors._schema",
+    "FLOW_SCHEMA": "collectors._schema",
     "FORMATS": "collectors._writers",
     "FileSource": "collectors._pcapfile",
     "FlowDecoder": "collectors._ipfix_decode",
@@ -52,6 +56,7 @@ _LAZY: dict[str, str] = {
     "READ_FORMATS": "collectors._readers",
     "RingSource": "collectors._ring",
     "community_id": "collectors._communityid",
+    "empty_flows": "collectors._schema",
     "flow_table": "collectors._ipfix_records",
     "icmp_ports": "collectors._communityid",
     "is_flow_url": "collectors._flowurl",

@@ -21,22 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import pyarrow as pa
-
-from collectors._engine import DeferringEngine, EndedFlows, Engine
+from collectors._engine import BuiltFlows, DeferringEngine, EndedFlows, Engine
 from collectors._flowurl import ListenOptions, is_flow_url
 from collectors._ipfix_stats import FlowStats
 from collectors._packets import PacketBatch
+from collectors._partial import partial_path, truncate_to
 from collectors._pcapfile import FileSource
 from collectors._pipeline import WriteBehind, read_ahead
 from collectors._ring import RingSource
-from collectors._schema import FLOW_SCHEMA
 from collectors._sources import PacketSource, open_source
-from collectors._writers import FlowWriter, open_writer, partial_path, truncate_to
 from policies import CaptureError, ConfigError, NotACaptureError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from collectors._ipfix_listen import FlowListener
+    from collectors._writers import FlowWriter
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTLY_READ, EXIT_NOT_A_CAPTURE = 0, 2, 3, 4
 _STATE_VERSION = 1
@@ -143,7 +143,7 @@ class Collector:
         batch_size: int = 65_536,
         progress: Progress | None = None,
         transform: Callable[[pa.Table], pa.Table] | None = None,
-        schema: pa.Schema = FLOW_SCHEMA,
+        schema: pa.Schema | None = None,
         state_seal: StateCodec | None = None,
         listen: ListenOptions | None = None,
         sinks: Sequence[FlowSink] = (),
@@ -158,7 +158,7 @@ class Collector:
         self.progress = progress
         # the legal gate, when a policy is given: flow records never reach the writer ungated
         self.transform = transform
-        self.schema = schema
+        self.schema = schema  # None: FLOW_SCHEMA
         self.state_seal = state_seal
         self.listen = listen
         self.sinks = list(sinks)
@@ -166,7 +166,7 @@ class Collector:
         self._current: PacketSource | FlowListener | None = None
         self._stopping = False
         self._writer: FlowWriter | None = None
-        self._behind: WriteBehind[pa.Table | EndedFlows] | None = None
+        self._behind: WriteBehind[EndedFlows] | None = None
 
     def stop(self) -> None:
         """Finish promptly (safe from a signal handler): the current source stops reading."""
@@ -178,9 +178,10 @@ class Collector:
         started = time.perf_counter()
         checkpoint = self._resume()
         packets_before = self.engine.packets  # restored state counts earlier runs' packets
-        self._writer = self._open_writer(append=checkpoint is not None)
-        # the gate, the writer and the sinks run on a thread of their own, in order
-        self._behind = WriteBehind(self._store)
+        append = checkpoint is not None
+        # the gate, the writer and the sinks run on a thread of their own, in order; the writer
+        # opens there, so Arrow loads on that thread while the engine starts on this one
+        self._behind = WriteBehind(self._store, start=lambda: self._open_writer(append=append))
         try:
             for spec in specs:
                 if self._stopping:
@@ -188,15 +189,17 @@ class Collector:
                 self._read_source(spec, checkpoint)
             if not (self._stopping and self.state is not None):
                 # a stopped ring run keeps its live flows in the state file for the next run
-                self._write(self.engine.finish())
+                self._write(BuiltFlows(self.engine.finish()))
             else:
                 self.summary.stopped = True
             self._behind.close()
         except BaseException:
             self._behind.abort()
-            self._writer.abort()
+            if self._writer is not None:
+                self._writer.abort()
             self._close_sinks()
             raise
+        assert self._writer is not None  # opened, or close() raised why not
         self._writer.close()
         self._close_sinks()
         self.summary.packets = self.engine.packets - packets_before
@@ -220,9 +223,11 @@ class Collector:
         self.summary.resumed_files = len(checkpoint.consumed)
         return checkpoint
 
-    def _open_writer(self, *, append: bool) -> FlowWriter:
+    def _open_writer(self, *, append: bool) -> None:
+        from collectors._writers import open_writer  # Arrow: loaded on the writing thread
+
         exists = self.output is not None and (Path(self.output).exists() or partial_path(self.output).exists())
-        return open_writer(self.output, self.fmt, append=append and exists, schema=self.schema)
+        self._writer = open_writer(self.output, self.fmt, append=append and exists, schema=self.schema)
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -246,7 +251,7 @@ class Collector:
             if self._stopping:
                 source.stop()
             for table in source.tables(self.batch_size):
-                self._write(table)
+                self._write(BuiltFlows(table))
         finally:
             self._current = None
             self.summary.flow_stats.merge(source.stats)
@@ -269,7 +274,7 @@ class Collector:
             batches = source.batches(self.batch_size)
         # an engine that can leave building its tables to the writing thread goes on meanwhile
         engine = self.engine
-        feed = engine.feed_deferred if isinstance(engine, DeferringEngine) else engine.feed
+        feed = engine.feed_deferred if isinstance(engine, DeferringEngine) else lambda b: BuiltFlows(engine.feed(b))
         try:
             for batch in batches:
                 self._write(feed(batch))
@@ -284,17 +289,16 @@ class Collector:
         # inside a ring, even a file that is no capture only makes the run partial
         self.summary.capture_problems.extend(source.problems)
 
-    def _write(self, flows: pa.Table | EndedFlows) -> None:
+    def _write(self, flows: EndedFlows) -> None:
         assert self._behind is not None
-        count = flows.num_rows if isinstance(flows, pa.Table) else flows.count
-        if count:
-            self.summary.flows += count
+        if flows.count:
+            self.summary.flows += flows.count
             self._behind.put(flows)
 
-    def _store(self, flows: pa.Table | EndedFlows) -> None:
+    def _store(self, flows: EndedFlows) -> None:
         """On the write-behind thread: build, gate, write, and hand to the sinks."""
         assert self._writer is not None
-        table = flows if isinstance(flows, pa.Table) else flows.build()
+        table = flows.build()
         if self.transform is not None:
             table = self.transform(table)
         if table.num_rows:
@@ -304,12 +308,13 @@ class Collector:
                 sink.write(table)
 
     def _checkpoint(self, ring: RingSource) -> None:
-        assert self.state is not None and self._writer is not None and self._behind is not None
+        assert self.state is not None and self._behind is not None
         self._behind.drain()  # the checkpoint's output size must hold every flow before it
+        assert self._writer is not None  # opened on the writing thread, or drain() raised why not
         if self.fmt == "parquet" and self.output is not None:
             # a parquet file is readable only once closed: each checkpoint closes a part
             self._writer.close()
-            self._writer = open_writer(self.output, self.fmt, append=True, schema=self.schema)
+            self._open_writer(append=True)
             position = 0
         else:
             self._writer.flush()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Protocol, runtime_checkable
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from collectors._packets import PacketBatch
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Engine(Protocol):
@@ -53,6 +54,20 @@ class EndedFlows(Protocol):
     def build(self) -> pa.Table:
         """The FLOW_SCHEMA table (callable from any thread)."""
         ...
+
+
+class BuiltFlows:
+    """A table already built, as :class:`EndedFlows`."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    @property
+    def count(self) -> int:
+        return int(self.table.num_rows)
+
+    def build(self) -> pa.Table:
+        return self.table
 
 
 @runtime_checkable

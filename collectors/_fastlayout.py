@@ -26,7 +26,7 @@ K_HIST, K_TAGS, K_MPLS01, K_MPLS23, K_PAR0 = 0, 1, 2, 3, 4  # two parent keys of
 PAR_COLS = 8
 K_COLS = 20
 
-# Output row (unpacked), for _fastengine.rows_to_table.
+# Output row (unpacked), for _fasttable.rows_to_table.
 F_IPV, F_PROTO, F_CTX0, F_CTX1, F_OHI, F_OLO, F_RHI, F_RLO, F_OPORT, F_RPORT = range(10)
 F_START, F_LAST, F_OPKTS, F_RPKTS, F_OBYTES, F_RBYTES, F_OFLAGS, F_RFLAGS = range(10, 18)
 F_HLEN, F_VLAN, F_IVLAN, F_NMPLS, F_MPLS0 = 18, 19, 20, 21, 22  # four labels: 22..25

@@ -1,7 +1,7 @@
 """Decoded flow records -> FlowRecord batches (FLOW_SCHEMA), the same columns as from packets.
 
 The rows are laid out as the fast engine's ended flows (_fastlayout.F_*) and turned into
-Arrow by the same code (_fastengine.rows_to_table), so addresses are written and Community
+Arrow by the same code (_fasttable.rows_to_table), so addresses are written and Community
 IDs computed exactly as on the pcap path. How each column is filled, and what a flow record
 cannot tell (docs/collectors.md, "Flow records from routers"):
 
@@ -84,7 +84,7 @@ def flow_table(batches: list[Decoded], tap_id: str, stats: FlowStats) -> pa.Tabl
     parts = [rows for d in batches if (rows := _rows(d, stats)) is not None]
     if not parts:
         return FLOW_SCHEMA.empty_table()
-    from collectors._fastengine import rows_to_table
+    from collectors._fasttable import rows_to_table
 
     rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
     return rows_to_table(rows, np.zeros((rows.shape[0], HIST_MAX), dtype=np.uint8), tap_id)

@@ -73,15 +73,22 @@ def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
 class WriteBehind(Generic[T]):
     """``consume`` called on a thread for each item ``put``, in order, at most ``depth`` waiting.
 
-    After a failure the rest is discarded, and ``put``, ``drain`` and ``close`` raise it.
+    ``start``, when given, runs first on that thread (what the consumer needs set up). After
+    a failure the rest is discarded, and ``put``, ``drain`` and ``close`` raise it.
     """
 
     _END = object()
+    _START = object()
 
-    def __init__(self, consume: Callable[[T], None], depth: int = 2) -> None:
+    def __init__(
+        self, consume: Callable[[T], None], depth: int = 2, *, start: Callable[[], None] | None = None
+    ) -> None:
         self._consume = consume
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._start = start
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth + (start is not None))
         self._failure: BaseException | None = None
+        if start is not None:
+            self._queue.put(self._START)  # drain() waits for it as for any item
         self._thread = threading.Thread(target=self._work, name="metagate-write-behind", daemon=True)
         self._thread.start()
 
@@ -121,7 +128,10 @@ class WriteBehind(Generic[T]):
             try:
                 if item is self._END:
                     return
-                if self._failure is None:
+                if item is self._START:
+                    if self._start is not None:
+                        self._start()
+                elif self._failure is None:
                     self._consume(item)  # type: ignore[arg-type]
             except BaseException as exc:  # kept for the caller
                 self._failure = exc

@@ -26,7 +26,7 @@ a run that dies never leaves a file that looks complete. ``path`` ``None`` or ``
 existing path that is no regular file (``/dev/null``, a FIFO) is written directly, never renamed over.
 
 Resuming (the capture-ring checkpoint): :meth:`FlowWriter.position` is the byte size of the
-output at the last :meth:`FlowWriter.flush`. After a crash, :func:`truncate_to` cuts the
+output at the last :meth:`FlowWriter.flush`. After a crash, ``_partial.truncate_to`` cuts the
 output back to a checkpointed size and ``open_writer(..., append=True)`` continues it: a
 leftover ``NAME.partial`` first, else a finished ``NAME`` (csv writes no second header; zeek
 drops the ``#close`` line first). Parquet files cannot be continued: with ``append=True`` a
@@ -51,30 +51,14 @@ from typing import IO, Any, Self
 import pyarrow as pa
 
 from collectors._jsonl import encode_jsonl
+from collectors._partial import partial_path
 from collectors._schema import FLOW_SCHEMA
 from policies import ConfigError
 
 FORMATS = ("csv", "ipfix", "jsonl", "parquet", "zeek")
-PARTIAL_SUFFIX = ".partial"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS_FIELDS = frozenset({"start", "end"})
 _BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-
-def partial_path(path: str | Path) -> Path:
-    """Where the output for ``path`` is written until it is closed."""
-    path = Path(path)
-    return path.with_name(path.name + PARTIAL_SUFFIX)
-
-
-def truncate_to(path: str | Path, size: int) -> None:
-    """Cut the output for ``path`` (its ``.partial`` if a run left one) back to ``size`` bytes."""
-    partial = partial_path(path)
-    target = partial if partial.exists() else Path(path)
-    if not target.is_file():
-        return  # a device or a pipe keeps nothing to cut back
-    with target.open("r+b") as fh:
-        fh.truncate(size)
 
 
 def iso_utc(us: int) -> str:
@@ -433,12 +417,13 @@ _WRITERS: dict[str, type[FlowWriter]] = {
 
 
 def open_writer(
-    path: str | Path | None, fmt: str, *, append: bool = False, schema: pa.Schema = FLOW_SCHEMA
+    path: str | Path | None, fmt: str, *, append: bool = False, schema: pa.Schema | None = None
 ) -> FlowWriter:
     """A writer of ``fmt`` (csv, ipfix, jsonl, parquet, zeek) to ``path`` (``None`` or ``"-"``: stdout).
 
-    ``schema`` is FLOW_SCHEMA for flow records; the gate passes its GatedRecord schema.
+    ``schema`` is FLOW_SCHEMA (None) for flow records; the gate passes its GatedRecord schema.
     """
+    schema = FLOW_SCHEMA if schema is None else schema
     if fmt == "ipfix":  # binary, and it imports this module: loaded when asked for
         from collectors._ipfix_export import IpfixFileWriter
 

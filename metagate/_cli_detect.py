@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
 import typer
 
-from collectors import FLOW_FIELDS
 from metagate._exits import command_errors
 from policies import CaptureError, ConfigError, MetagateError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from detectors import DetectorChain
 
 EXIT_PARTLY_READ = 3
@@ -60,6 +60,8 @@ def detect(
     if feed is not None:
         for skipped in feed.problems:
             typer.echo(f"indicator skipped: {skipped}", err=True)
+    import pyarrow as pa  # loaded by this command only
+
     chain = DetectorChain(thresholds, indicators=feed)
     problems: list[str] = []
     for path in gated:
@@ -90,7 +92,7 @@ def detect(
 
 def _gated_tables(path: Path) -> Iterator[pa.Table]:
     """The GatedRecords of one file: Parquet with its own schema, JSON lines with the schema its keys name."""
-    from collectors import read_flow_file  # pyarrow's parquet and json readers: for this command only
+    from collectors import FLOW_FIELDS, read_flow_file  # pyarrow's parquet and json readers: for this command only
     from detectors import DetectorError
     from filters import GATE_FIELD_NAMES, gated_schema
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from collectors import FLOW_FIELDS
 from metagate._exits import command_errors
 
 if TYPE_CHECKING:
@@ -47,6 +46,7 @@ def check(policy: PolicyArg) -> None:
 @policy_app.command("explain")
 def explain_command(policy: PolicyArg) -> None:
     """Say what the policy lets through, drops and pseudonymizes, and under which approval."""
+    from collectors import FLOW_FIELDS
     from policies import explain, load_policy
 
     with command_errors():

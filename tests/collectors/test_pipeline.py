@@ -121,3 +121,36 @@ def test_write_behind_abort_drops_what_waits_and_never_raises() -> None:
     behind.abort()
     assert seen == [0]
     behind.abort()  # twice is harmless
+
+
+def test_write_behind_start_runs_first_on_its_thread_and_drain_waits_for_it() -> None:
+    seen: list[str] = []
+    gate = threading.Event()
+
+    def start() -> None:
+        gate.wait(5)
+        seen.append("start on " + threading.current_thread().name)
+
+    behind: WriteBehind[int] = WriteBehind(lambda k: seen.append(f"item {k}"), start=start)
+    threading.Timer(0.1, gate.set).start()
+    behind.drain()  # nothing put yet: still waits for the set-up
+    assert seen == ["start on metagate-write-behind"]
+    behind.put(1)
+    behind.close()
+    assert seen == ["start on metagate-write-behind", "item 1"]
+
+
+def test_write_behind_start_failure_is_raised_and_nothing_is_consumed() -> None:
+    seen: list[int] = []
+
+    def start() -> None:
+        raise PermissionError("cannot open the output")
+
+    behind: WriteBehind[int] = WriteBehind(seen.append, start=start)
+    with pytest.raises(PermissionError, match="cannot open"):
+        behind.drain()
+    with pytest.raises(PermissionError, match="cannot open"):
+        behind.put(1)
+    with pytest.raises(PermissionError, match="cannot open"):
+        behind.close()
+    assert seen == []

@@ -16,13 +16,12 @@ import pytest
 from parsezeeklogs import ZeekLog
 
 from collectors import FLOW_SCHEMA, community_id
+from collectors._partial import partial_path, truncate_to
 from collectors._writers import (
     ZEEK_FIELDS,
     ZeekWriter,
     iso_utc,
     open_writer,
-    partial_path,
-    truncate_to,
     zeek_uid,
 )
 from policies import ConfigError
