@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from collectors import _memory as memory
 from collectors._engine import BuiltFlows, DeferringEngine, EndedFlows, Engine
 from collectors._flowurl import ListenOptions, is_flow_url
 from collectors._ipfix_stats import FlowStats
@@ -176,6 +177,7 @@ class Collector:
 
     def run(self, specs: list[str]) -> CollectSummary:
         started = time.perf_counter()
+        memory.reuse_freed_buffers()
         checkpoint = self._resume()
         packets_before = self.engine.packets  # restored state counts earlier runs' packets
         append = checkpoint is not None
