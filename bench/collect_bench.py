@@ -37,6 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# As the metagate command does (metagate/__init__.py): no spinning OpenBLAS threads beside
+# the engine measured in this process.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 PROJECT_PACKAGES = ("collectors", "detectors", "exchange", "filters", "metagate", "policies")
