@@ -167,6 +167,8 @@ class Collector:
         self._current: PacketSource | FlowListener | None = None
         self._stopping = False
         self._writer: FlowWriter | None = None
+        # records written as they are to JSON lines skip the Arrow table (the engine encodes them)
+        self._write_lines: Callable[[bytes | memoryview, int], None] | None = None
         self._behind: WriteBehind[EndedFlows] | None = None
 
     def stop(self) -> None:
@@ -191,7 +193,9 @@ class Collector:
                 self._read_source(spec, checkpoint)
             if not (self._stopping and self.state is not None):
                 # a stopped ring run keeps its live flows in the state file for the next run
-                self._write(BuiltFlows(self.engine.finish()))
+                engine = self.engine
+                self._write(engine.finish_deferred() if isinstance(engine, DeferringEngine)
+                            else BuiltFlows(engine.finish()))
             else:
                 self.summary.stopped = True
             self._behind.close()
@@ -226,10 +230,12 @@ class Collector:
         return checkpoint
 
     def _open_writer(self, *, append: bool) -> None:
-        from collectors._writers import open_writer  # Arrow: loaded on the writing thread
+        from collectors._writers import JsonlWriter, open_writer  # Arrow: loaded on the writing thread
 
         exists = self.output is not None and (Path(self.output).exists() or partial_path(self.output).exists())
         self._writer = open_writer(self.output, self.fmt, append=append and exists, schema=self.schema)
+        plain = self.transform is None and not self.sinks and self.schema is None
+        self._write_lines = self._writer.write_lines if plain and isinstance(self._writer, JsonlWriter) else None
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:
@@ -300,6 +306,12 @@ class Collector:
     def _store(self, flows: EndedFlows) -> None:
         """On the write-behind thread: build, gate, write, and hand to the sinks."""
         assert self._writer is not None
+        lines = flows.jsonl() if self._write_lines is not None else None
+        if lines is not None:
+            assert self._write_lines is not None
+            self._write_lines(lines, flows.count)
+            self.summary.written += flows.count
+            return
         table = flows.build()
         if self.transform is not None:
             table = self.transform(table)

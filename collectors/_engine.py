@@ -55,6 +55,10 @@ class EndedFlows(Protocol):
         """The FLOW_SCHEMA table (callable from any thread)."""
         ...
 
+    def jsonl(self) -> bytes | memoryview | None:
+        """The FlowRecords as JSON lines written without a table, or None where only a table can be built."""
+        ...
+
 
 class BuiltFlows:
     """A table already built, as :class:`EndedFlows`."""
@@ -69,6 +73,9 @@ class BuiltFlows:
     def build(self) -> pa.Table:
         return self.table
 
+    def jsonl(self) -> None:
+        return None
+
 
 @runtime_checkable
 class DeferringEngine(Engine, Protocol):
@@ -77,4 +84,8 @@ class DeferringEngine(Engine, Protocol):
 
     def feed_deferred(self, batch: PacketBatch) -> EndedFlows:
         """:meth:`feed`, with the table built only when asked."""
+        ...
+
+    def finish_deferred(self) -> EndedFlows:
+        """:meth:`finish`, with the table built only when asked."""
         ...

@@ -113,10 +113,13 @@ class FastEngine:
         return EndedRows.joined(parts, self.config.tap_id)
 
     def finish(self) -> pa.Table:
+        return self.finish_deferred().build()
+
+    def finish_deferred(self) -> EndedRows:
         first = self._take_ended()
         self._ensure_out(self.live_flows + 1)
         self.kernels.finish_all(self._table, self._cold, self._cfg, self._state, self._out, self._out_hist)
-        return EndedRows.joined([first, self._take_ended()], self.config.tap_id).build()
+        return EndedRows.joined([first, self._take_ended()], self.config.tap_id)
 
     def snapshot(self) -> bytes:
         buffer = io.BytesIO()
@@ -178,3 +181,8 @@ class EndedRows:
         from collectors._fasttable import rows_to_table  # Arrow, loaded on first build
 
         return rows_to_table(self.rows, self.hist, self.tap_id)
+
+    def jsonl(self) -> memoryview:
+        from collectors._flowlines import flow_lines
+
+        return flow_lines(self.rows, self.hist, self.tap_id)

@@ -1,10 +1,13 @@
-"""The JSON-lines kernel: one pass over a table's packed columns, one line a row.
+"""The JSON-lines kernels: one pass over a table's packed columns, one line a row.
 
 _jsonl.py packs the columns (integers, timestamps, strings, lists of either, all-null
 columns) into a few flat arrays; this kernel writes every row's object in column order,
 byte for byte what ``json.dumps(row, ensure_ascii=False, separators=(",", ":"))`` gives.
 It allocates nothing (the caller sizes ``out``), so the build compiles it without
 reference counting.
+
+``flow_rows_jsonl`` writes the same lines straight from the fast engine's ended-flow rows,
+for a collect run whose records go to JSON lines as they are: no Arrow table is built.
 """
 
 from __future__ import annotations
@@ -12,9 +15,25 @@ from __future__ import annotations
 import numpy as np
 
 from collectors._fastkernels import kernel
+from collectors._fastlayout import (
+    F_HLEN,
+    F_IPV,
+    F_IVLAN,
+    F_LAST,
+    F_MPLS0,
+    F_NMPLS,
+    F_OPKTS,
+    F_OPORT,
+    F_PROTO,
+    F_RPORT,
+    F_START,
+    F_VLAN,
+)
 
 # column kinds
 J_INT, J_TIME, J_STR, J_INT_LIST, J_STR_LIST, J_NULL = 0, 1, 2, 3, 4, 5
+# the first two entries of flow_rows_jsonl's texts
+TEXT_NULL, TEXT_TAP = 0, 1
 
 _US_PER_DAY = 86_400_000_000
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8).copy()
@@ -167,6 +186,129 @@ def jsonl_rows(kinds, slots, keys, keys_off, valid, ints, str_off, str_data, lis
                         o = _put_str(out, o, str_data, str_off[e], str_off[e + 1])
                 out[o] = 93
                 o += 1
+        out[o] = 125  # '}'
+        out[o + 1] = 10
+        o += 2
+    return o
+
+
+@kernel
+def _put_quoted(out, o, data, start, end):  # type: ignore[no-untyped-def]
+    """Bytes that need no escaping (addresses, Community IDs, history letters), quoted."""
+    out[o] = 34
+    o += 1
+    for p in range(start, end):
+        out[o] = data[p]
+        o += 1
+    out[o] = 34
+    return o + 1
+
+
+@kernel
+def _put_key(out, o, keys, keys_off, c):  # type: ignore[no-untyped-def]
+    for p in range(keys_off[c], keys_off[c + 1]):
+        out[o] = keys[p]
+        o += 1
+    return o
+
+
+@kernel
+def _put_or_null(out, o, v):  # type: ignore[no-untyped-def]
+    if v < 0:
+        out[o] = 110  # null
+        out[o + 1] = 117
+        out[o + 2] = 108
+        out[o + 3] = 108
+        return o + 4
+    return _put_int(out, o, v)
+
+
+@kernel
+def _put_text(out, o, texts, texts_off, t):  # type: ignore[no-untyped-def]
+    for p in range(texts_off[t], texts_off[t + 1]):
+        out[o] = texts[p]
+        o += 1
+    return o
+
+
+@kernel
+def flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, texts_off, row_texts, keys, keys_off,  # type: ignore[no-untyped-def]
+                    out):
+    """The fast engine's ended-flow rows as FlowRecord JSON lines into ``out``; returns the length.
+
+    The same bytes as packing the rows' FLOW_SCHEMA table for :func:`jsonl_rows`, without
+    building the table. Keys come in FLOW_SCHEMA order (``keys_off`` has 28 entries).
+    Addresses, Community IDs and parent ids come from ``format_flows``; ``texts`` holds JSON
+    values already encoded (``null`` first, the tap id second, then ``"SF"``...), and
+    ``row_texts[r]`` picks a row's conn_state, tunnel and end_reason among them.
+    """
+    n = rows.shape[0]
+    o = 0
+    for r in range(n):
+        o = _put_key(out, o, keys, keys_off, 0)
+        o = _put_quoted(out, o, ids, 30 * r, 30 * r + 30)
+        o = _put_key(out, o, keys, keys_off, 1)
+        o = _put_time(out, o, rows[r, F_START])
+        o = _put_key(out, o, keys, keys_off, 2)
+        o = _put_time(out, o, rows[r, F_LAST])
+        o = _put_key(out, o, keys, keys_off, 3)
+        o = _put_int(out, o, rows[r, F_IPV])
+        o = _put_key(out, o, keys, keys_off, 4)
+        o = _put_int(out, o, rows[r, F_PROTO])
+        o = _put_key(out, o, keys, keys_off, 5)
+        o = _put_quoted(out, o, addr, addr_off[r], addr_off[r + 1])
+        o = _put_key(out, o, keys, keys_off, 6)
+        o = _put_int(out, o, rows[r, F_OPORT])
+        o = _put_key(out, o, keys, keys_off, 7)
+        o = _put_quoted(out, o, addr, addr_off[n + r], addr_off[n + r + 1])
+        o = _put_key(out, o, keys, keys_off, 8)
+        o = _put_int(out, o, rows[r, F_RPORT])
+        for k in range(6):  # packets, IP bytes and TCP flags, each both ways: the schema's order and the rows'
+            o = _put_key(out, o, keys, keys_off, 9 + k)
+            o = _put_int(out, o, rows[r, F_OPKTS + k])
+        o = _put_key(out, o, keys, keys_off, 15)
+        out[o] = 34  # the history: letters, nothing to escape
+        o += 1
+        for p in range(rows[r, F_HLEN]):
+            out[o] = hist[r, p]
+            o += 1
+        out[o] = 34
+        o += 1
+        o = _put_key(out, o, keys, keys_off, 16)
+        o = _put_text(out, o, texts, texts_off, row_texts[r, 0])
+        o = _put_key(out, o, keys, keys_off, 17)
+        o = _put_or_null(out, o, rows[r, F_VLAN])
+        o = _put_key(out, o, keys, keys_off, 18)
+        o = _put_or_null(out, o, rows[r, F_IVLAN])
+        o = _put_key(out, o, keys, keys_off, 19)
+        out[o] = 91  # '['
+        o += 1
+        for k in range(rows[r, F_NMPLS]):
+            if k:
+                out[o] = 44
+                o += 1
+            o = _put_int(out, o, rows[r, F_MPLS0 + k])
+        out[o] = 93
+        o += 1
+        o = _put_key(out, o, keys, keys_off, 20)
+        o = _put_text(out, o, texts, texts_off, row_texts[r, 1])
+        o = _put_key(out, o, keys, keys_off, 21)
+        out[o] = 91
+        o += 1
+        for e in range(par_off[r], par_off[r + 1]):
+            if e > par_off[r]:
+                out[o] = 44
+                o += 1
+            o = _put_quoted(out, o, par_ids, 30 * e, 30 * e + 30)
+        out[o] = 93
+        o += 1
+        o = _put_key(out, o, keys, keys_off, 22)
+        o = _put_text(out, o, texts, texts_off, row_texts[r, 2])
+        o = _put_key(out, o, keys, keys_off, 23)
+        o = _put_text(out, o, texts, texts_off, TEXT_TAP)
+        for c in range(24, 27):  # the application names: only the tshark engine fills them
+            o = _put_key(out, o, keys, keys_off, c)
+            o = _put_text(out, o, texts, texts_off, TEXT_NULL)
         out[o] = 125  # '}'
         out[o + 1] = 10
         o += 2

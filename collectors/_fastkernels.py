@@ -102,6 +102,14 @@ KERNELS: dict[str, _Kernel] = {
          _IN64, _Arr("uint8", 1)),
         counted=False,
     ),
+    "flow_rows_jsonl": _Kernel(
+        "_fastjson",
+        "int64",
+        (_Arr("int64", 2, written=False), _Arr("uint8", 2, written=False), _Arr("uint8", 1, written=False), _IN32,
+         _Arr("uint8", 1, written=False), _Arr("uint8", 1, written=False), _IN32, _Arr("uint8", 1, written=False),
+         _IN64, _Arr("int64", 2, written=False), _Arr("uint8", 1, written=False), _IN64, _Arr("uint8", 1)),
+        counted=False,
+    ),
     "_pcap_walk": _Kernel(
         "_pcapfile",
         "UniTuple(int64, 3)",

@@ -141,7 +141,7 @@ class FlowWriter:
     def _trailer(self) -> bytes:
         return b""
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | memoryview) -> None:
         self._fh.write(data)
         self._written += len(data)
 
@@ -202,6 +202,15 @@ class JsonlWriter(FlowWriter):
 
     def _encode(self, table: pa.Table) -> bytes:
         return encode_jsonl(_conform(table, self.schema))
+
+    def write_lines(self, lines: bytes | memoryview, records: int) -> None:
+        """Append ``records`` FlowRecords already encoded as JSON lines (a FLOW_SCHEMA writer only)."""
+        if self._closed:
+            raise ValueError("write to a closed flow writer")
+        if self.schema is not FLOW_SCHEMA:
+            raise ValueError("encoded FlowRecords go only to a FlowRecord writer")
+        self._emit(lines)
+        self.records += records
 
 
 class CsvWriter(FlowWriter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -70,24 +71,26 @@ def test_deferred_flows_are_copies_built_as_fed() -> None:
         assert later.build().equals(now)
 
 
-def test_a_collect_run_builds_tables_on_its_writing_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])  # written straight from the rows, and through a table
+def test_a_collect_run_encodes_on_its_writing_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     fmt: str) -> None:
     from collectors import Collector
     from collectors._fastengine import EndedRows
 
     threads: list[str] = []
-    build = EndedRows.build
+    for name in ("build", "jsonl"):
+        original = getattr(EndedRows, name)
 
-    def recorded(self: EndedRows) -> pa.Table:
-        threads.append(threading.current_thread().name)
-        return build(self)
+        def recorded(self: EndedRows, original: Any = original) -> Any:
+            threads.append(threading.current_thread().name)
+            return original(self)
 
-    monkeypatch.setattr(EndedRows, "build", recorded)
-    out = tmp_path / "flows.jsonl"
-    summary = Collector(make_engine("fast"), str(out), "jsonl", batch_size=1000).run([str(DEMO)])
-    fed = [t for t in threads if t != threading.main_thread().name]
-    assert len(fed) >= 3 and set(fed) == {"metagate-write-behind"}
+        monkeypatch.setattr(EndedRows, name, recorded)
+    out = tmp_path / f"flows.{fmt}"
+    summary = Collector(make_engine("fast"), str(out), fmt, batch_size=1000).run([str(DEMO)])
+    assert len(threads) >= 3 and set(threads) == {"metagate-write-behind"}
     assert summary.flows == summary.written == _flows([_one_batch()]).num_rows
-    assert out.read_text().count("\n") == summary.written
+    assert out.read_text().count("\n") == summary.written + (fmt == "csv")
 
 
 def test_live_flows_stay_within_the_bound() -> None:
