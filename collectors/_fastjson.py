@@ -142,6 +142,24 @@ def _put_str(out, o, data, start, end):  # type: ignore[no-untyped-def]
 
 
 @kernel
+def _put_entry(out, o, data, offsets, k):  # type: ignore[no-untyped-def]
+    """Entry ``k`` of a table of texts (``data[offsets[k]:offsets[k + 1]]``), as it is."""
+    for p in range(offsets[k], offsets[k + 1]):
+        out[o] = data[p]
+        o += 1
+    return o
+
+
+@kernel
+def _put_null(out, o):  # type: ignore[no-untyped-def]
+    out[o] = 110
+    out[o + 1] = 117
+    out[o + 2] = 108
+    out[o + 3] = 108
+    return o + 4
+
+
+@kernel
 def jsonl_rows(kinds, slots, keys, keys_off, valid, ints, str_off, str_data, list_off, list_ints, out):  # type: ignore[no-untyped-def]
     """Every row of the packed columns as a JSON object and a newline into ``out``; returns the length.
 
@@ -156,17 +174,11 @@ def jsonl_rows(kinds, slots, keys, keys_off, valid, ints, str_off, str_data, lis
     o = 0
     for r in range(n):
         for c in range(ncols):
-            for p in range(keys_off[c], keys_off[c + 1]):
-                out[o] = keys[p]
-                o += 1
+            o = _put_entry(out, o, keys, keys_off, c)
             kind = kinds[c]
             s = slots[c]
             if kind == J_NULL or valid[c, r] == 0:
-                out[o] = 110  # null
-                out[o + 1] = 117
-                out[o + 2] = 108
-                out[o + 3] = 108
-                o += 4
+                o = _put_null(out, o)
             elif kind == J_INT:
                 o = _put_int(out, o, ints[s, r])
             elif kind == J_TIME:
@@ -205,30 +217,10 @@ def _put_quoted(out, o, data, start, end):  # type: ignore[no-untyped-def]
 
 
 @kernel
-def _put_key(out, o, keys, keys_off, c):  # type: ignore[no-untyped-def]
-    for p in range(keys_off[c], keys_off[c + 1]):
-        out[o] = keys[p]
-        o += 1
-    return o
-
-
-@kernel
 def _put_or_null(out, o, v):  # type: ignore[no-untyped-def]
     if v < 0:
-        out[o] = 110  # null
-        out[o + 1] = 117
-        out[o + 2] = 108
-        out[o + 3] = 108
-        return o + 4
+        return _put_null(out, o)
     return _put_int(out, o, v)
-
-
-@kernel
-def _put_text(out, o, texts, texts_off, t):  # type: ignore[no-untyped-def]
-    for p in range(texts_off[t], texts_off[t + 1]):
-        out[o] = texts[p]
-        o += 1
-    return o
 
 
 @kernel
@@ -245,28 +237,28 @@ def flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, te
     n = rows.shape[0]
     o = 0
     for r in range(n):
-        o = _put_key(out, o, keys, keys_off, 0)
+        o = _put_entry(out, o, keys, keys_off, 0)
         o = _put_quoted(out, o, ids, 30 * r, 30 * r + 30)
-        o = _put_key(out, o, keys, keys_off, 1)
+        o = _put_entry(out, o, keys, keys_off, 1)
         o = _put_time(out, o, rows[r, F_START])
-        o = _put_key(out, o, keys, keys_off, 2)
+        o = _put_entry(out, o, keys, keys_off, 2)
         o = _put_time(out, o, rows[r, F_LAST])
-        o = _put_key(out, o, keys, keys_off, 3)
+        o = _put_entry(out, o, keys, keys_off, 3)
         o = _put_int(out, o, rows[r, F_IPV])
-        o = _put_key(out, o, keys, keys_off, 4)
+        o = _put_entry(out, o, keys, keys_off, 4)
         o = _put_int(out, o, rows[r, F_PROTO])
-        o = _put_key(out, o, keys, keys_off, 5)
+        o = _put_entry(out, o, keys, keys_off, 5)
         o = _put_quoted(out, o, addr, addr_off[r], addr_off[r + 1])
-        o = _put_key(out, o, keys, keys_off, 6)
+        o = _put_entry(out, o, keys, keys_off, 6)
         o = _put_int(out, o, rows[r, F_OPORT])
-        o = _put_key(out, o, keys, keys_off, 7)
+        o = _put_entry(out, o, keys, keys_off, 7)
         o = _put_quoted(out, o, addr, addr_off[n + r], addr_off[n + r + 1])
-        o = _put_key(out, o, keys, keys_off, 8)
+        o = _put_entry(out, o, keys, keys_off, 8)
         o = _put_int(out, o, rows[r, F_RPORT])
         for k in range(6):  # packets, IP bytes and TCP flags, each both ways: the schema's order and the rows'
-            o = _put_key(out, o, keys, keys_off, 9 + k)
+            o = _put_entry(out, o, keys, keys_off, 9 + k)
             o = _put_int(out, o, rows[r, F_OPKTS + k])
-        o = _put_key(out, o, keys, keys_off, 15)
+        o = _put_entry(out, o, keys, keys_off, 15)
         out[o] = 34  # the history: letters, nothing to escape
         o += 1
         for p in range(rows[r, F_HLEN]):
@@ -274,13 +266,13 @@ def flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, te
             o += 1
         out[o] = 34
         o += 1
-        o = _put_key(out, o, keys, keys_off, 16)
-        o = _put_text(out, o, texts, texts_off, row_texts[r, 0])
-        o = _put_key(out, o, keys, keys_off, 17)
+        o = _put_entry(out, o, keys, keys_off, 16)
+        o = _put_entry(out, o, texts, texts_off, row_texts[r, 0])
+        o = _put_entry(out, o, keys, keys_off, 17)
         o = _put_or_null(out, o, rows[r, F_VLAN])
-        o = _put_key(out, o, keys, keys_off, 18)
+        o = _put_entry(out, o, keys, keys_off, 18)
         o = _put_or_null(out, o, rows[r, F_IVLAN])
-        o = _put_key(out, o, keys, keys_off, 19)
+        o = _put_entry(out, o, keys, keys_off, 19)
         out[o] = 91  # '['
         o += 1
         for k in range(rows[r, F_NMPLS]):
@@ -290,9 +282,9 @@ def flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, te
             o = _put_int(out, o, rows[r, F_MPLS0 + k])
         out[o] = 93
         o += 1
-        o = _put_key(out, o, keys, keys_off, 20)
-        o = _put_text(out, o, texts, texts_off, row_texts[r, 1])
-        o = _put_key(out, o, keys, keys_off, 21)
+        o = _put_entry(out, o, keys, keys_off, 20)
+        o = _put_entry(out, o, texts, texts_off, row_texts[r, 1])
+        o = _put_entry(out, o, keys, keys_off, 21)
         out[o] = 91
         o += 1
         for e in range(par_off[r], par_off[r + 1]):
@@ -302,13 +294,13 @@ def flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, te
             o = _put_quoted(out, o, par_ids, 30 * e, 30 * e + 30)
         out[o] = 93
         o += 1
-        o = _put_key(out, o, keys, keys_off, 22)
-        o = _put_text(out, o, texts, texts_off, row_texts[r, 2])
-        o = _put_key(out, o, keys, keys_off, 23)
-        o = _put_text(out, o, texts, texts_off, TEXT_TAP)
+        o = _put_entry(out, o, keys, keys_off, 22)
+        o = _put_entry(out, o, texts, texts_off, row_texts[r, 2])
+        o = _put_entry(out, o, keys, keys_off, 23)
+        o = _put_entry(out, o, texts, texts_off, TEXT_TAP)
         for c in range(24, 27):  # the application names: only the tshark engine fills them
-            o = _put_key(out, o, keys, keys_off, c)
-            o = _put_text(out, o, texts, texts_off, TEXT_NULL)
+            o = _put_entry(out, o, keys, keys_off, c)
+            o = _put_entry(out, o, texts, texts_off, TEXT_NULL)
         out[o] = 125  # '}'
         out[o + 1] = 10
         o += 2
