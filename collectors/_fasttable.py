@@ -11,40 +11,31 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from collectors._fastkernels import engine_kernels
 from collectors._fastlayout import (
     CONN_STATES,
-    F_CTX0,
-    F_CTX1,
     F_HLEN,
     F_IPV,
     F_IVLAN,
     F_LAST,
     F_MPLS0,
     F_NMPLS,
-    F_NPAR,
     F_OBYTES,
     F_OFLAGS,
-    F_OHI,
-    F_OLO,
     F_OPKTS,
     F_OPORT,
-    F_PAR0,
     F_PROTO,
     F_RBYTES,
     F_REASON,
     F_RFLAGS,
-    F_RHI,
-    F_RLO,
     F_RPKTS,
     F_RPORT,
     F_START,
     F_STATE,
     F_VLAN,
     HIST_MAX,
-    PAR_COLS,
     REASONS,
 )
+from collectors._flowtexts import flow_texts, tunnel_chains
 from collectors._schema import FLOW_SCHEMA
 
 
@@ -57,18 +48,8 @@ def _fixed_strings(data: np.ndarray, count: int, width: int) -> pa.Array:
 
 
 def _tunnel_column(rows: np.ndarray) -> pa.Array:
-    """Chain text by chain words; most flows are not tunnelled and only the rest are looked at."""
-    n = rows.shape[0]
-    tunnelled = np.flatnonzero(rows[:, F_CTX0] | rows[:, F_CTX1])
-    index = np.zeros(n, dtype=np.int32)
-    names: list[str | None] = [None]
-    if tunnelled.size:
-        chains = rows[tunnelled][:, [F_CTX0, F_CTX1]]
-        unique, inverse = np.unique(chains, axis=0, return_inverse=True)
-        chain_labels = engine_kernels().chain_labels
-        names += [chain_labels(int(a), int(b)) for a, b in unique]
-        index[tunnelled] = inverse.ravel() + 1
-    return _labels(index, names)
+    chains, codes = tunnel_chains(rows)
+    return _labels(codes, [None, *chains])
 
 
 def _labels(codes: np.ndarray, names: Sequence[str | None]) -> pa.Array:
@@ -102,11 +83,7 @@ def rows_to_table(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> pa.Table:
     if n == 0:
         return FLOW_SCHEMA.empty_table()
     version = rows[:, F_IPV]
-    par = np.ascontiguousarray(rows[:, F_PAR0 : F_PAR0 + 2 * PAR_COLS])
-    addr, addr_off, ids, par_ids, par_off = engine_kernels().format_flows(
-        version, rows[:, F_PROTO], rows[:, F_OHI], rows[:, F_OLO], rows[:, F_OPORT],
-        rows[:, F_RHI], rows[:, F_RLO], rows[:, F_RPORT], rows[:, F_NPAR], par,
-    )
+    addr, addr_off, ids, par_ids, par_off = flow_texts(rows)
     hlen = rows[:, F_HLEN]
     hist_offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(hlen, out=hist_offsets[1:])

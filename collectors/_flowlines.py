@@ -13,27 +13,14 @@ import json
 import numpy as np
 
 from collectors._fastjson import TEXT_NULL, TEXT_TAP, flow_rows_jsonl
-from collectors._fastkernels import engine_kernels
 from collectors._fastlayout import (
     CONN_STATES,
-    F_CTX0,
-    F_CTX1,
-    F_IPV,
-    F_NPAR,
-    F_OHI,
-    F_OLO,
-    F_OPORT,
-    F_PAR0,
-    F_PROTO,
     F_REASON,
-    F_RHI,
-    F_RLO,
-    F_RPORT,
     F_STATE,
     HIST_MAX,
-    PAR_COLS,
     REASONS,
 )
+from collectors._flowtexts import flow_texts, tunnel_chains
 
 _STATES_AT = 2  # texts: null, the tap id, the conn states, the end reasons, then the tunnel chains
 _REASONS_AT = _STATES_AT + len(CONN_STATES)
@@ -46,12 +33,8 @@ _ROW_VALUES = 2 * 28 + 32 + 2 * 41 + 12 * 21 + HIST_MAX + 2 + 4 * 21 + 8
 def flow_lines(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> memoryview:
     """JSON lines of ended-flow rows (FLOW_SCHEMA order, as ``encode_jsonl`` writes them)."""
     n = rows.shape[0]
-    par = np.ascontiguousarray(rows[:, F_PAR0 : F_PAR0 + 2 * PAR_COLS])
-    addr, addr_off, ids, par_ids, par_off = engine_kernels().format_flows(
-        rows[:, F_IPV], rows[:, F_PROTO], rows[:, F_OHI], rows[:, F_OLO], rows[:, F_OPORT],
-        rows[:, F_RHI], rows[:, F_RLO], rows[:, F_RPORT], rows[:, F_NPAR], par,
-    )
-    chains, tunnel = _chains(rows)
+    addr, addr_off, ids, par_ids, par_off = flow_texts(rows)
+    chains, codes = tunnel_chains(rows)
     encoded = [b"", b""]
     encoded[TEXT_NULL], encoded[TEXT_TAP] = b"null", json.dumps(tap_id, ensure_ascii=False).encode()
     encoded += [json.dumps(name).encode() for name in (*CONN_STATES, *REASONS, *chains)]
@@ -60,7 +43,7 @@ def flow_lines(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> memoryview:
     np.cumsum([len(t) for t in encoded], out=texts_off[1:])
     row_texts = np.empty((n, 3), dtype=np.int64)
     row_texts[:, 0] = rows[:, F_STATE] + _STATES_AT
-    row_texts[:, 1] = tunnel
+    row_texts[:, 1] = np.where(codes == 0, TEXT_NULL, codes - 1 + _CHAINS_AT)
     row_texts[:, 2] = rows[:, F_REASON] + _REASONS_AT
     keys, keys_off = _keys()
     longest = int(np.diff(texts_off).max())
@@ -69,20 +52,6 @@ def flow_lines(rows: np.ndarray, hist: np.ndarray, tap_id: str) -> memoryview:
     length = int(flow_rows_jsonl(rows, hist, addr, addr_off, ids, par_ids, par_off, texts, texts_off, row_texts,  # type: ignore[no-untyped-call]
                                  keys, keys_off, out))
     return out[:length].data
-
-
-def _chains(rows: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The distinct tunnel chain texts, and each row's text index (TEXT_NULL when not tunnelled)."""
-    index = np.full(rows.shape[0], TEXT_NULL, dtype=np.int64)
-    tunnelled = np.flatnonzero(rows[:, F_CTX0] | rows[:, F_CTX1])
-    if not tunnelled.size:
-        return [], index
-    words = rows[tunnelled][:, [F_CTX0, F_CTX1]]
-    unique, inverse = np.unique(words, axis=0, return_inverse=True)
-    chain_labels = engine_kernels().chain_labels
-    chains = [chain_labels(int(a), int(b)) or "" for a, b in unique]
-    index[tunnelled] = inverse.ravel() + _CHAINS_AT
-    return chains, index
 
 
 @functools.cache
